@@ -1,0 +1,89 @@
+// Package config owns docker-credential-gcp's own settings file,
+// config.json in the user config dir, written by `configure-docker` and read
+// by every `get`. Secrets never live here: only paths and host names.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
+)
+
+// Config is what `configure-docker` records for later `get`s.
+type Config struct {
+	// KeyFile is the absolute path of a service-account key to mint from
+	// when no higher-priority source exists.
+	KeyFile string `json:"key_file,omitempty"`
+	// Registries are extra hosts, beyond Google's own, that get a token.
+	Registries []string `json:"registries,omitempty"`
+}
+
+// Dir is the directory holding our settings and stored credentials:
+// os.UserConfigDir()/docker-credential-gcp (honours XDG_CONFIG_HOME).
+func Dir() (string, error) {
+	base, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the user config dir: %w", err)
+	}
+	return filepath.Join(base, "docker-credential-gcp"), nil
+}
+
+// EnsureDir creates Dir with mode 0700 if missing and returns it.
+func EnsureDir() (string, error) {
+	dir, err := Dir()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating config dir: %w", err)
+	}
+	return dir, nil
+}
+
+// Path is the settings file's path.
+func Path() (string, error) {
+	dir, err := Dir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "config.json"), nil
+}
+
+// Load reads the settings file; a missing file (or no config dir at all,
+// as with HOME unset) is an empty Config, a corrupt one an error naming it.
+func Load() (Config, error) {
+	var c Config
+	path, err := Path()
+	if err != nil {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("parsing %s: %w (fix or delete the file)", path, err)
+	}
+	return c, nil
+}
+
+// Save writes c atomically, mode 0600, creating the config dir 0700.
+func Save(c Config) error {
+	dir, err := EnsureDir()
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(data, '\n'), 0o600)
+}
