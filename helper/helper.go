@@ -1,0 +1,396 @@
+// Package helper is the docker credential-helper side of
+// docker-credential-gcp: which hosts get a token, the credentials stored
+// with `docker login`, and the credentials.Helper that docker calls.
+// It knows nothing of JWTs or metadata servers; package token does.
+package helper
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/config"
+	"github.com/docker-credential-gcp/docker-credential-gcp/token"
+	"github.com/docker/docker-credential-helpers/credentials"
+	"golang.org/x/oauth2"
+)
+
+// Environment variables read by New.
+const (
+	// EnvRegistries adds hosts, comma-separated, that get a token.
+	EnvRegistries = "DOCKER_CREDENTIAL_GCP_REGISTRIES"
+	// EnvNoCache turns the token cache off when set to 1 or true.
+	EnvNoCache = "DOCKER_CREDENTIAL_GCP_NO_CACHE"
+)
+
+// Usernames docker may store credentials under.
+const (
+	// UsernameAccessToken is the username registries expect with an
+	// OAuth2 access token; Get always returns it.
+	UsernameAccessToken = "oauth2accesstoken"
+	// UsernameJSONKey stores a credential JSON (service-account key, ADC file).
+	UsernameJSONKey = "_json_key"
+	// UsernameJSONKeyBase64 stores the same JSON base64-encoded.
+	UsernameJSONKeyBase64 = "_json_key_base64"
+)
+
+const (
+	// getTimeout bounds a whole Get: finding a source and minting.
+	getTimeout = 30 * time.Second
+	// eraseTimeout bounds the source lookups Delete does to drop caches.
+	eraseTimeout = 10 * time.Second
+	// storedTokenLife is how long a stored access token is served (SPEC §3).
+	storedTokenLife = 60 * time.Minute
+)
+
+// knownCredentialTypes are the "type"s of credential JSON that
+// golang.org/x/oauth2/google can mint from; Add refuses anything else early.
+var knownCredentialTypes = map[string]bool{
+	"service_account":                  true,
+	"authorized_user":                  true,
+	"external_account":                 true,
+	"external_account_authorized_user": true,
+	"impersonated_service_account":     true,
+}
+
+// Helper answers docker's get/store/erase/list: it implements
+// credentials.Helper on top of the host policy, the store and the token
+// sources, and offers Resolve and Token to the people-facing commands.
+type Helper struct {
+	// Store holds credentials from `docker login`; nil when there is no
+	// config dir (HOME unset), which only disables store/erase.
+	Store *Store
+	// Policy decides which hosts get a token.
+	Policy Policy
+	// KeyFile is the key recorded by configure-docker --key-file.
+	KeyFile string
+	// Cache shares minted tokens across processes; nil means no cache.
+	Cache *token.FileCache
+	// Scopes requested for every token; empty means cloud-platform.
+	Scopes []string
+
+	// sources builds the default source chain; nil means token.DefaultSources.
+	// Tests replace it with in-memory fakes.
+	sources func(token.Options) []token.Source
+}
+
+var _ credentials.Helper = (*Helper)(nil)
+
+// New builds the Helper docker runs: settings file, environment, default
+// store and token cache. A corrupt settings file is an error; a missing
+// config or cache dir only disables the store or the cache.
+func New() (*Helper, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, err
+	}
+	h := &Helper{
+		Policy:  Policy{Extra: append(cfg.Registries, SplitRegistries(os.Getenv(EnvRegistries))...)},
+		KeyFile: cfg.KeyFile,
+		Scopes:  []string{token.CloudPlatformScope},
+	}
+	if store, err := DefaultStore(); err == nil {
+		h.Store = store
+	}
+	if !cacheDisabled(os.Getenv(EnvNoCache)) {
+		if dir, err := token.DefaultCacheDir(); err == nil {
+			h.Cache = token.NewFileCache(dir)
+		}
+	}
+	return h, nil
+}
+
+// cacheDisabled interprets DOCKER_CREDENTIAL_GCP_NO_CACHE.
+func cacheDisabled(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// Get returns an access token for serverURL. Hosts outside the policy and
+// hosts with no credential source get the protocol's not-found error, so
+// docker carries on anonymously.
+func (h *Helper) Get(serverURL string) (string, string, error) {
+	host, ok := h.Policy.Allows(serverURL)
+	if !ok {
+		return "", "", credentials.NewErrCredentialsNotFound()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), getTimeout)
+	defer cancel()
+	tok, _, err := h.Token(ctx, host)
+	if errors.Is(err, token.ErrNoCredentials) {
+		return "", "", credentials.NewErrCredentialsNotFound()
+	}
+	if err != nil {
+		return "", "", oneLine(err)
+	}
+	return UsernameAccessToken, tok.AccessToken, nil
+}
+
+// Add stores a credential from `docker login` for a host of the policy,
+// after checking that it is usable. Errors never contain the secret.
+func (h *Helper) Add(c *credentials.Credentials) error {
+	if c == nil {
+		return errors.New("no credentials given")
+	}
+	host, ok := h.Policy.Allows(c.ServerURL)
+	if host == "" {
+		_, err := ParseHost(c.ServerURL)
+		return fmt.Errorf("storing credentials: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("%s is not a Google registry (gcr.io, *.gcr.io, *.pkg.dev); to store credentials for it, add it to %s or run configure-docker --registries %s", host, EnvRegistries, host)
+	}
+	if err := checkSecret(c.Username, c.Secret); err != nil {
+		return fmt.Errorf("storing credentials for %s: %w", host, err)
+	}
+	if h.Store == nil {
+		return errors.New("storing credentials: no config dir (set HOME or XDG_CONFIG_HOME)")
+	}
+	return h.Store.Put(host, Entry{Username: c.Username, Secret: c.Secret, StoredAt: time.Now().UTC()})
+}
+
+// checkSecret validates a secret for its username without quoting it.
+func checkSecret(username, secret string) error {
+	switch username {
+	case UsernameJSONKey:
+		return checkCredentialJSON([]byte(secret))
+	case UsernameJSONKeyBase64:
+		data, err := decodeBase64(secret)
+		if err != nil {
+			return fmt.Errorf("the password of %s is not valid base64", UsernameJSONKeyBase64)
+		}
+		return checkCredentialJSON(data)
+	case UsernameAccessToken:
+		if strings.TrimSpace(secret) == "" {
+			return fmt.Errorf("the password of %s is empty", UsernameAccessToken)
+		}
+		return nil
+	default:
+		return fmt.Errorf("unsupported username %q: use %s (password: key JSON), %s (password: base64 key JSON) or %s (password: access token)",
+			username, UsernameJSONKey, UsernameJSONKeyBase64, UsernameAccessToken)
+	}
+}
+
+// checkCredentialJSON checks that data is a credential JSON of a type the
+// token package can mint from.
+func checkCredentialJSON(data []byte) error {
+	var f struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return errors.New("the password is not a credential JSON (a service-account key or ADC file)")
+	}
+	if !knownCredentialTypes[f.Type] {
+		what := "no"
+		if isIdentifier(f.Type) {
+			what = fmt.Sprintf("unsupported %q", f.Type)
+		}
+		return fmt.Errorf("the credential JSON has %s type (want service_account, authorized_user, external_account, external_account_authorized_user or impersonated_service_account)", what)
+	}
+	return nil
+}
+
+// isIdentifier reports whether s is short lower-case snake_case, and so
+// safe to quote from a secret document: a type name, not a pasted key.
+func isIdentifier(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeBase64 accepts standard or URL-safe base64, padded or not, with
+// line breaks (as `base64` wraps its output).
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		var data []byte
+		if data, err = enc.DecodeString(s); err == nil {
+			return data, nil
+		}
+	}
+	return nil, err
+}
+
+// Delete erases the credential stored for serverURL, if any, and drops the
+// cached tokens of both the stored credential and the one the default
+// chain would use, so the next get mints afresh. It is idempotent.
+func (h *Helper) Delete(serverURL string) error {
+	host, err := ParseHost(serverURL)
+	if err != nil {
+		return fmt.Errorf("erasing credentials: %w", err)
+	}
+	_, allowed := h.Policy.Allows(host)
+	dropCache := h.Cache != nil && allowed
+	if h.Store == nil {
+		if dropCache {
+			h.dropCached(host)
+		}
+		return nil
+	}
+	// While the entry exists, Resolve finds the stored credential; after,
+	// the one the default chain uses. Both may have cached tokens.
+	if _, stored, err := h.Store.Get(host); err == nil && stored && dropCache {
+		h.dropCached(host)
+	}
+	if err := h.Store.Delete(host); err != nil {
+		return oneLine(err)
+	}
+	if dropCache {
+		h.dropCached(host)
+	}
+	return nil
+}
+
+// dropCached drops the cached token of the credential that would serve
+// host now. It never mints, and ignores every failure: erase must succeed.
+func (h *Helper) dropCached(host string) {
+	ctx, cancel := context.WithTimeout(context.Background(), eraseTimeout)
+	defer cancel()
+	if cred, _, err := h.Resolve(ctx, host); err == nil && cred.Identity != "" {
+		_ = h.Cache.Drop(cred.Identity)
+	}
+}
+
+// List returns the stored credentials as host → username.
+func (h *Helper) List() (map[string]string, error) {
+	if h.Store == nil {
+		return map[string]string{}, nil
+	}
+	list, err := h.Store.List()
+	if err != nil {
+		return nil, oneLine(err)
+	}
+	return list, nil
+}
+
+// Resolve finds the credential for host: one stored for it, else the
+// default source chain, wrapped in impersonation when
+// DOCKER_CREDENTIAL_GCP_IMPERSONATE is set. It does not mint; the skipped
+// sources explain, for doctor, why earlier sources did not apply.
+func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, []token.Skipped, error) {
+	scopes := h.scopes()
+	defaults := h.sources
+	if defaults == nil {
+		defaults = token.DefaultSources
+	}
+	sources := append([]token.Source{&storedSource{h: h, host: host}},
+		defaults(token.Options{KeyFile: h.KeyFile, Scopes: scopes})...)
+	cred, skipped, err := token.Resolve(ctx, sources)
+	if err != nil {
+		return nil, skipped, err
+	}
+	if target := token.ImpersonationTarget(); target != "" {
+		imp, err := token.Impersonate(ctx, cred, target, scopes)
+		if err != nil {
+			return nil, skipped, fmt.Errorf("impersonating %s with %s: %w", target, cred.Source, err)
+		}
+		cred = imp
+	}
+	return cred, skipped, nil
+}
+
+// Token resolves the credential for host and returns an access token for
+// it, from the cache when one is fresh enough.
+func (h *Helper) Token(ctx context.Context, host string) (*oauth2.Token, *token.Credential, error) {
+	cred, _, err := h.Resolve(ctx, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := cred.TokenSource
+	if h.Cache != nil {
+		ts = h.Cache.TokenSource(cred)
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		return nil, cred, fmt.Errorf("getting a token from %s: %w", cred.Source, err)
+	}
+	if tok == nil || tok.AccessToken == "" {
+		return nil, cred, fmt.Errorf("getting a token from %s: empty access token", cred.Source)
+	}
+	return tok, cred, nil
+}
+
+func (h *Helper) scopes() []string {
+	if len(h.Scopes) == 0 {
+		return []string{token.CloudPlatformScope}
+	}
+	return h.Scopes
+}
+
+// storedSource is the credential stored for one host with `docker login`,
+// first in the chain (SPEC §3.1).
+type storedSource struct {
+	h    *Helper
+	host string
+}
+
+func (s *storedSource) Name() string {
+	return "credential stored for " + s.host
+}
+
+func (s *storedSource) Find(ctx context.Context) (*token.Credential, error) {
+	if s.h.Store == nil {
+		return nil, fmt.Errorf("no config dir to store credentials in: %w", token.ErrNotFound)
+	}
+	e, ok, err := s.h.Store.Get(s.host)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("no credential stored for %s: %w", s.host, token.ErrNotFound)
+	}
+	name := fmt.Sprintf("credential stored for %s (%s)", s.host, e.Username)
+	switch e.Username {
+	case UsernameJSONKey:
+		return token.FromJSON(name, []byte(e.Secret), s.h.scopes()).Find(ctx)
+	case UsernameJSONKeyBase64:
+		data, err := decodeBase64(e.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("the stored %s is not valid base64; docker login again", UsernameJSONKeyBase64)
+		}
+		return token.FromJSON(name, data, s.h.scopes()).Find(ctx)
+	case UsernameAccessToken:
+		// Past its life the token package reports it as not found, and
+		// the search goes on to the next source.
+		return token.FromAccessToken(name, e.Secret, e.StoredAt.Add(storedTokenLife)).Find(ctx)
+	default:
+		return nil, fmt.Errorf("unsupported stored username %q; docker logout %s and log in again", e.Username, s.host)
+	}
+}
+
+// oneLine keeps an error to one line, as the protocol prints it on stdout.
+func oneLine(err error) error {
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\r\n") {
+		return err
+	}
+	return &oneLineError{msg: strings.Join(strings.Fields(msg), " "), err: err}
+}
+
+type oneLineError struct {
+	msg string
+	err error
+}
+
+func (e *oneLineError) Error() string { return e.msg }
+func (e *oneLineError) Unwrap() error { return e.err }

@@ -1,0 +1,204 @@
+package helper
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/config"
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
+	"github.com/gofrs/flock"
+)
+
+const (
+	// storeFileName is the stored-credentials file in the config dir.
+	storeFileName = "credentials.json"
+
+	// storeFilePerm and storeDirPerm keep stored secrets private to the user.
+	storeFilePerm fs.FileMode = 0o600
+	storeDirPerm  fs.FileMode = 0o700
+
+	// storeMaxSize caps how much of the file is read: a few thousand keys,
+	// far more than anyone stores, and a bound on a runaway file.
+	storeMaxSize = 4 << 20
+
+	// storeLockRetry is how often a waiting process polls the lock.
+	storeLockRetry = 5 * time.Millisecond
+)
+
+// storeLockWait bounds how long a store or erase waits for another process
+// holding the lock before giving up with an error. A variable for tests.
+var storeLockWait = 10 * time.Second
+
+// Entry is one credential stored by `docker login` for a host.
+type Entry struct {
+	// Username is _json_key, _json_key_base64 or oauth2accesstoken.
+	Username string `json:"username"`
+	// Secret is the key JSON (base64 for _json_key_base64) or access token,
+	// exactly as docker handed it over.
+	Secret string `json:"secret"`
+	// StoredAt is when it was stored; it bounds an access token's life.
+	StoredAt time.Time `json:"stored_at"`
+}
+
+// storeFile is the on-disk format of the store.
+type storeFile struct {
+	// Credentials maps a normalised host (as ParseHost returns it) to its entry.
+	Credentials map[string]Entry `json:"credentials"`
+}
+
+// Store owns the file of credentials stored with `docker login`: one JSON
+// file, mode 0600 in a 0700 dir, replaced atomically and changed only under
+// an exclusive file lock, so concurrent store/erase processes lose nothing.
+type Store struct {
+	// Path is the credentials file; its lock is Path + ".lock".
+	Path string
+}
+
+// DefaultStore is the store in the config dir: config.Dir()/credentials.json.
+func DefaultStore() (*Store, error) {
+	dir, err := config.Dir()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{Path: filepath.Join(dir, storeFileName)}, nil
+}
+
+// Get returns the entry stored for host, if any.
+func (s *Store) Get(host string) (Entry, bool, error) {
+	key, err := ParseHost(host)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	f, err := s.read()
+	if err != nil {
+		return Entry{}, false, err
+	}
+	e, ok := f.Credentials[key]
+	return e, ok, nil
+}
+
+// Put stores e for host, replacing any earlier entry.
+func (s *Store) Put(host string, e Entry) error {
+	key, err := ParseHost(host)
+	if err != nil {
+		return err
+	}
+	return s.update(func(f *storeFile) bool {
+		f.Credentials[key] = e
+		return true
+	})
+}
+
+// Delete removes the entry of host; a missing entry or file is not an error.
+func (s *Store) Delete(host string) error {
+	key, err := ParseHost(host)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(s.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return s.update(func(f *storeFile) bool {
+		if _, ok := f.Credentials[key]; !ok {
+			return false
+		}
+		delete(f.Credentials, key)
+		return true
+	})
+}
+
+// List returns the username stored for each host.
+func (s *Store) List() (map[string]string, error) {
+	f, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(f.Credentials))
+	for host, e := range f.Credentials {
+		out[host] = e.Username
+	}
+	return out, nil
+}
+
+// read loads the file; a missing file is an empty store, a corrupt or
+// oversized one an error naming the file and the way out.
+func (s *Store) read() (*storeFile, error) {
+	f := &storeFile{Credentials: map[string]Entry{}}
+	file, err := os.Open(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading stored credentials: %w", err)
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, storeMaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading stored credentials %s: %w", s.Path, err)
+	}
+	if len(data) > storeMaxSize {
+		return nil, fmt.Errorf("stored credentials %s are larger than %d bytes; remove the file and `docker login` again", s.Path, storeMaxSize)
+	}
+	// Unmarshal errors may quote the file's bytes, which hold secrets:
+	// report only the offset.
+	if err := json.Unmarshal(data, f); err != nil {
+		return nil, fmt.Errorf("stored credentials %s are corrupt (%s); remove the file and `docker login` again", s.Path, describeJSONError(err))
+	}
+	if f.Credentials == nil {
+		f.Credentials = map[string]Entry{}
+	}
+	return f, nil
+}
+
+// describeJSONError says where a JSON document is broken without quoting it.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return fmt.Sprintf("unexpected %s at byte %d", typ.Value, typ.Offset)
+	}
+	return "invalid JSON"
+}
+
+// update runs change on the current content under the exclusive lock and
+// writes the result atomically if change reports a modification.
+func (s *Store) update(change func(*storeFile) bool) error {
+	dir := filepath.Dir(s.Path)
+	if err := os.MkdirAll(dir, storeDirPerm); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	lock := flock.New(s.Path+".lock", flock.SetPermissions(storeFilePerm))
+	ctx, cancel := context.WithTimeout(context.Background(), storeLockWait)
+	defer cancel()
+	ok, err := lock.TryLockContext(ctx, storeLockRetry)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("locking %s: %w", lock.Path(), err)
+	}
+	if !ok {
+		return fmt.Errorf("locking %s: another docker-credential-gcp process held it for %s; retry, or remove the lock file if no such process runs", lock.Path(), storeLockWait)
+	}
+	defer lock.Unlock()
+
+	f, err := s.read()
+	if err != nil {
+		return err
+	}
+	if !change(f) {
+		return nil
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(s.Path, append(data, '\n'), storeFilePerm)
+}
