@@ -1,0 +1,123 @@
+// Command docker-credential-gcp is a docker credential helper for Google's
+// registries (gcr.io, *.pkg.dev) that hands out short-lived OAuth2 tokens,
+// plus a few commands for people and for systems that cannot run a helper.
+// main only parses the command name and dispatches; the work lives in
+// helper/, token/ and cmd/.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/docker/docker-credential-helpers/credentials"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/cmd"
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// commands maps each command for people to its implementation.
+var commands = map[string]func([]string, cmd.IO) error{
+	"configure-docker":            cmd.ConfigureDocker,
+	"token":                       cmd.Token,
+	"print-access-token":          cmd.Token,
+	"dockerconfig":                cmd.DockerConfig,
+	"doctor":                      cmd.Doctor,
+	"drone-registry":              cmd.DroneRegistry,
+	"kubelet-credential-provider": cmd.KubeletCredentialProvider,
+}
+
+const usage = `Usage: docker-credential-gcp <command> [flags]
+
+A docker credential helper for gcr.io and *.pkg.dev with short-lived tokens.
+
+Credential helper protocol (called by docker, crane, skopeo, ...):
+  get | store | erase | list | version
+
+Commands:
+  configure-docker             route Google registries in ~/.docker/config.json to this helper
+  token                        print an access token (alias: print-access-token)
+  dockerconfig                 print a docker config.json holding a fresh short-lived token
+  doctor                       explain which credentials are used and why
+  drone-registry               serve a Drone registry extension
+  kubelet-credential-provider  act as a kubelet image credential provider
+  help, --help                 show this help
+  --version                    show the version
+
+Run 'docker-credential-gcp <command> --help' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], cmd.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+}
+
+func run(args []string, stdio cmd.IO) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdio.Err, usage)
+		return 1
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "--help", "-h":
+		fmt.Fprint(stdio.Out, usage)
+		return 0
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdio.Out, "docker-credential-gcp %s (%s, %s)\n", version, commit, runtime.Version())
+		return 0
+	case credentials.ActionGet, credentials.ActionStore, credentials.ActionErase, credentials.ActionList:
+		return serveProtocol(name, stdio)
+	}
+	command, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stdio.Err, "docker-credential-gcp: unknown command %q\n\n%s", name, usage)
+		return 1
+	}
+	if err := command(rest, stdio); err != nil {
+		fmt.Fprintf(stdio.Err, "docker-credential-gcp %s: %s\n", name, oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// serveProtocol answers one credential-helper action; errors go to stdout
+// as one line, the protocol's convention, so docker can relay them.
+func serveProtocol(action string, stdio cmd.IO) int {
+	if action != credentials.ActionList && isTerminal(stdio.In) {
+		what := "server URL (e.g. echo gcr.io | docker-credential-gcp " + action + ")"
+		if action == credentials.ActionStore {
+			what = `credentials JSON {"ServerURL":...,"Username":...,"Secret":...}`
+		}
+		fmt.Fprintf(stdio.Err, "docker-credential-gcp %s: reading the %s from stdin\n", action, what)
+	}
+	h, err := helper.New()
+	if err == nil {
+		err = credentials.HandleCommand(h, action, stdio.In, stdio.Out)
+	}
+	if err != nil {
+		fmt.Fprintln(stdio.Out, oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// oneLine keeps an error to the single line the protocol and users expect.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
