@@ -1,0 +1,150 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Retry policy for Google's token, STS, IAM and metadata endpoints: a few
+// quick retries of answers that say "try again", never of a refusal.
+const (
+	maxRetries       = 3
+	retryBaseDelay   = 200 * time.Millisecond
+	maxRetryAfter    = 5 * time.Second
+	maxRetainedBody  = 64 << 10
+	maxResponseBytes = 1 << 20
+)
+
+// tokenHTTPClient is the client for our own token requests, which always
+// carry their context.
+var tokenHTTPClient = newTokenClient(nil)
+
+// newTokenClient returns a retrying client for token endpoints. Requests
+// without a context of their own get ctx: x/oauth2's service-account flow
+// sends its POST without one, so only this binds it to the caller's deadline.
+func newTokenClient(ctx context.Context) *http.Client {
+	return &http.Client{
+		Transport: &retryTransport{
+			base:      http.DefaultTransport,
+			retries:   maxRetries,
+			baseDelay: retryBaseDelay,
+			ctx:       ctx,
+		},
+		CheckRedirect: refuseRedirect,
+	}
+}
+
+// refuseRedirect stops every redirect: Google's token, STS and IAM
+// endpoints never redirect, and following one would re-send a signed JWT
+// assertion, refresh token or bearer token to whatever host it names.
+func refuseRedirect(*http.Request, []*http.Request) error {
+	return errors.New("the token endpoint answered with a redirect; refusing to send credentials elsewhere")
+}
+
+// withHTTPClient makes x/oauth2 send its requests, under ctx, through a
+// retrying client.
+func withHTTPClient(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, newTokenClient(ctx))
+}
+
+// retryTransport retries answers of 5xx and 429 with bounded exponential
+// backoff, honouring Retry-After (capped at maxRetryAfter). It never retries
+// a 4xx or a transport error, replays request bodies, and stops waiting when
+// the request's context ends or its deadline would pass during the wait; it
+// then returns the last answer so the caller reports the server's reason.
+type retryTransport struct {
+	base      http.RoundTripper
+	retries   int
+	baseDelay time.Duration
+	// ctx, when set, is given to requests that come without a context.
+	ctx context.Context
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.ctx != nil && req.Context().Done() == nil {
+		req = req.WithContext(t.ctx)
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		body, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		req = req.Clone(req.Context())
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Body, _ = req.GetBody()
+	}
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		r := req
+		if attempt > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r = req.Clone(ctx)
+			r.Body = body
+		}
+		resp, err := t.base.RoundTrip(r)
+		if err != nil || !retryable(resp.StatusCode) || attempt >= t.retries {
+			return resp, err
+		}
+		delay := t.delay(attempt, resp.Header.Get("Retry-After"))
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
+			return resp, nil
+		}
+		// Keep the answer readable in case the context ends during the wait.
+		kept, _ := io.ReadAll(io.LimitReader(resp.Body, maxRetainedBody))
+		_ = resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(kept))
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return resp, nil
+		case <-timer.C:
+		}
+	}
+}
+
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status >= 500
+}
+
+// delay is the wait before retry attempt+1: Retry-After when the server
+// gave one, else baseDelay·2^attempt with jitter in [½, 1].
+func (t *retryTransport) delay(attempt int, retryAfter string) time.Duration {
+	if d, ok := parseRetryAfter(retryAfter); ok {
+		return min(d, maxRetryAfter)
+	}
+	d := t.baseDelay << attempt
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func parseRetryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int(maxRetryAfter/time.Second))) * time.Second, true
+	}
+	if when, err := http.ParseTime(v); err == nil {
+		return max(time.Until(when), 0), true
+	}
+	return 0, false
+}

@@ -1,0 +1,410 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+)
+
+// maxCredentialFileSize bounds what we read from a credential file; real
+// ones are a few KiB.
+const maxCredentialFileSize = 1 << 20
+
+// keyFileSource is the key file recorded by `configure-docker --key-file`.
+type keyFileSource struct {
+	path   string
+	scopes []string
+}
+
+func (s keyFileSource) Name() string {
+	if s.path == "" {
+		return "configure-docker --key-file"
+	}
+	return "key file " + s.path + " (configure-docker --key-file)"
+}
+
+func (s keyFileSource) Find(ctx context.Context) (*Credential, error) {
+	if s.path == "" {
+		return nil, notFound("no key file recorded by configure-docker --key-file")
+	}
+	data, err := readCredentialFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("key file %s recorded by configure-docker no longer exists: run configure-docker --key-file again or remove it", s.path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return credentialFromJSON(ctx, s.Name(), data, s.scopes)
+}
+
+// readCredentialFile reads a credential JSON file. It refuses directories,
+// FIFOs, devices and anything over maxCredentialFileSize with a clear error,
+// and never blocks on a FIFO. A missing file yields an error matching
+// fs.ErrNotExist.
+func readCredentialFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	if err := checkCredentialFile(path, fi); err != nil {
+		return nil, err
+	}
+	return openCredentialFile(path)
+}
+
+// openCredentialFile opens, checks and reads path. O_NONBLOCK: should the
+// path have turned into a FIFO after the caller's Stat, open must not wait
+// for a writer; the check after opening then refuses it.
+func openCredentialFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	if err := checkCredentialFile(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxCredentialFileSize+1))
+	if err != nil {
+		return nil, fileError(path, err)
+	}
+	if len(data) > maxCredentialFileSize {
+		return nil, fmt.Errorf("%s is larger than 1 MiB; it is not a credential file", path)
+	}
+	return data, nil
+}
+
+func checkCredentialFile(path string, fi fs.FileInfo) error {
+	switch mode := fi.Mode(); {
+	case mode.IsDir():
+		return fmt.Errorf("%s is a directory, not a credential file", path)
+	case !mode.IsRegular():
+		return fmt.Errorf("%s is not a regular file (%s); a credential file must be one", path, fileKind(mode))
+	case fi.Size() > maxCredentialFileSize:
+		return fmt.Errorf("%s is larger than 1 MiB; it is not a credential file", path)
+	}
+	return nil
+}
+
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "mode " + mode.String()
+	}
+}
+
+func fileError(path string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%s does not exist: %w", path, fs.ErrNotExist)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("cannot read %s: permission denied: %w", path, fs.ErrPermission)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("reading %s: %w", path, err)
+}
+
+// credentialJSON holds the fields of a Google credential JSON we look at
+// ourselves; x/oauth2 parses the whole file again to mint.
+type credentialJSON struct {
+	Type             string          `json:"type"`
+	ClientEmail      string          `json:"client_email"`
+	PrivateKey       string          `json:"private_key"`
+	ClientID         string          `json:"client_id"`
+	ClientSecret     string          `json:"client_secret"`
+	RefreshToken     string          `json:"refresh_token"`
+	Account          string          `json:"account"`
+	Audience         string          `json:"audience"`
+	ImpersonationURL string          `json:"service_account_impersonation_url"`
+	Source           *credentialJSON `json:"source_credentials"`
+}
+
+// Credential types we accept, as their JSON "type" field spells them.
+const (
+	typeServiceAccount         = "service_account"
+	typeAuthorizedUser         = "authorized_user"
+	typeExternalAccount        = "external_account"
+	typeExternalAuthorizedUser = "external_account_authorized_user"
+	typeImpersonated           = "impersonated_service_account"
+)
+
+// credentialFromJSON turns a credential JSON into a Credential whose token
+// requests go through a retrying client bound to ctx. Errors describe the
+// content, never quote it.
+func credentialFromJSON(ctx context.Context, source string, data []byte, scopes []string) (*Credential, error) {
+	scopes = scopesOrDefault(scopes)
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, errors.New("the credential JSON is empty")
+	}
+	var f credentialJSON
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("not a valid credential JSON: %v", jsonProblem(err, data))
+	}
+	principal, err := f.check()
+	if err != nil {
+		return nil, err
+	}
+	creds, err := google.CredentialsFromJSONWithTypeAndParams(withHTTPClient(ctx),
+		data, google.CredentialsType(f.Type), google.CredentialsParams{Scopes: scopes})
+	secrets := f.secrets()
+	if err != nil {
+		return nil, fmt.Errorf("unusable %s credential: %s", f.Type, redact(err.Error(), secrets))
+	}
+	return &Credential{
+		Source:    source,
+		Kind:      f.Type,
+		Principal: principal,
+		Identity:  "json:" + hashHex(string(data), scopeKey(scopes)),
+		Cacheable: true,
+		TokenSource: &labelledTokenSource{
+			ts:      creds.TokenSource,
+			label:   source + ": " + describeCredential(f.Type, principal),
+			kind:    f.Type,
+			secrets: secrets,
+		},
+	}, nil
+}
+
+// jsonProblem keeps the position of a syntax error but no file content.
+func jsonProblem(err error, data []byte) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		before := data[:min(int(se.Offset), len(data))]
+		line := 1 + bytes.Count(before, []byte("\n"))
+		col := len(before) - bytes.LastIndexByte(before, '\n') - 1
+		return fmt.Sprintf("syntax error at line %d, column %d", line, col)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has the wrong type (%s)", te.Field, te.Value)
+	}
+	return "cannot parse it"
+}
+
+// check validates the fields each type needs and returns the principal.
+func (f *credentialJSON) check() (string, error) {
+	missing := func(what string, fields ...string) error {
+		return fmt.Errorf("the %s credential has no %s", what, strings.Join(fields, " or "))
+	}
+	switch f.Type {
+	case typeServiceAccount:
+		if f.ClientEmail == "" {
+			return "", missing("service-account", "client_email")
+		}
+		if f.PrivateKey == "" {
+			return "", missing("service-account", "private_key")
+		}
+		return f.ClientEmail, nil
+	case typeAuthorizedUser:
+		for _, fld := range []struct{ name, v string }{
+			{"client_id", f.ClientID}, {"client_secret", f.ClientSecret}, {"refresh_token", f.RefreshToken},
+		} {
+			if fld.v == "" {
+				return "", missing("authorized_user", fld.name)
+			}
+		}
+		if f.Account != "" {
+			return f.Account, nil
+		}
+		return f.ClientID, nil
+	case typeExternalAccount, typeExternalAuthorizedUser:
+		if f.Audience == "" {
+			return "", missing(f.Type, "audience")
+		}
+		if target := impersonationTarget(f.ImpersonationURL); target != "" {
+			return target, nil
+		}
+		return f.Audience, nil
+	case typeImpersonated:
+		if f.Source == nil {
+			return "", missing(f.Type, "source_credentials")
+		}
+		target := impersonationTarget(f.ImpersonationURL)
+		if target == "" {
+			return "", missing(f.Type, "service_account_impersonation_url")
+		}
+		return target, nil
+	case "":
+		return "", errors.New(`the JSON has no "type" field; it is not a Google credential file`)
+	default:
+		return "", fmt.Errorf("unsupported credential type %q (supported: %s, %s, %s, %s, %s)", f.Type,
+			typeServiceAccount, typeAuthorizedUser, typeExternalAccount, typeExternalAuthorizedUser, typeImpersonated)
+	}
+}
+
+// secrets lists the values that must never appear in an error.
+func (f *credentialJSON) secrets() []string {
+	s := []string{f.PrivateKey, f.ClientSecret, f.RefreshToken}
+	if f.Source != nil {
+		s = append(s, f.Source.secrets()...)
+	}
+	return s
+}
+
+// impersonationTarget extracts the e-mail from
+// https://…/serviceAccounts/EMAIL:generateAccessToken.
+func impersonationTarget(u string) string {
+	const marker = "/serviceAccounts/"
+	i := strings.LastIndex(u, marker)
+	if i < 0 {
+		return ""
+	}
+	target := strings.TrimSuffix(u[i+len(marker):], ":generateAccessToken")
+	if t, err := url.PathUnescape(target); err == nil {
+		target = t
+	}
+	return target
+}
+
+func describeCredential(kind, principal string) string {
+	switch kind {
+	case typeServiceAccount:
+		return "service account " + principal
+	case typeAuthorizedUser:
+		return "user credentials " + principal
+	case typeExternalAccount, typeExternalAuthorizedUser:
+		return "workload identity federation " + principal
+	case typeImpersonated:
+		return "impersonating " + principal
+	}
+	return kind + " " + principal
+}
+
+// labelledTokenSource makes minting errors name the source and the
+// credential, explain the cause, and never carry secret material.
+type labelledTokenSource struct {
+	ts      oauth2.TokenSource
+	label   string
+	kind    string
+	secrets []string
+}
+
+func (s *labelledTokenSource) Token() (*oauth2.Token, error) {
+	tok, err := s.ts.Token()
+	if err != nil {
+		return nil, &mintError{msg: redact(s.label+": "+explainMintError(s.kind, err), s.secrets), err: err}
+	}
+	return tok, nil
+}
+
+// mintError is a minting failure with a message fit for users; Unwrap
+// keeps the cause (e.g. *oauth2.RetrieveError) for callers that decide
+// whether a failure is transient.
+type mintError struct {
+	msg string
+	err error
+}
+
+func (e *mintError) Error() string { return e.msg }
+func (e *mintError) Unwrap() error { return e.err }
+
+// explainMintError says why a token endpoint did not give us a token.
+func explainMintError(kind string, err error) string {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return oneLine(err.Error())
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	what := map[string]string{
+		typeServiceAccount:         "the key",
+		typeAuthorizedUser:         "the refresh token",
+		typeExternalAccount:        "the external credential",
+		typeExternalAuthorizedUser: "the refresh token",
+	}[kind]
+	if what == "" {
+		what = "the credential"
+	}
+	code, desc := re.ErrorCode, re.ErrorDescription
+	if code == "" {
+		// The service-account flow leaves the RFC 6749 error unparsed.
+		var e struct {
+			Code string `json:"error"`
+			Desc string `json:"error_description"`
+		}
+		if json.Unmarshal(re.Body, &e) == nil {
+			code, desc = e.Code, e.Desc
+		}
+	}
+	if code == "" {
+		msg := fmt.Sprintf("token endpoint answered HTTP %d", status)
+		if body := oneLine(string(re.Body)); body != "" {
+			msg += ": " + body
+		}
+		if status >= 500 || status == http.StatusTooManyRequests {
+			msg += ": Google's token endpoint is failing or overloaded; try again later"
+		}
+		return msg
+	}
+	msg := fmt.Sprintf("token endpoint refused %s: %s", what, code)
+	if desc != "" {
+		msg += ": " + oneLine(desc)
+	}
+	if status != 0 {
+		msg += fmt.Sprintf(" (HTTP %d)", status)
+	}
+	switch {
+	case code == "invalid_grant" && kind == typeServiceAccount:
+		msg += ": check that the key is not deleted or disabled and that this machine's clock is right"
+	case code == "invalid_grant" && kind == typeAuthorizedUser:
+		msg += ": the refresh token is expired or revoked; run `gcloud auth application-default login` again"
+	case code == "invalid_client" || code == "unauthorized_client":
+		msg += ": the OAuth client is deleted, disabled or not allowed this grant"
+	}
+	return msg
+}
+
+// oneLine squeezes whitespace runs to single spaces and caps the length,
+// so a server's HTML error page does not flood the terminal.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const max = 300
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
+}
+
+// redact replaces every secret, and every long line of a multi-line
+// secret such as a PEM key, with "[redacted]".
+func redact(s string, secrets []string) string {
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+		for _, line := range strings.Split(secret, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= 16 {
+				s = strings.ReplaceAll(s, line, "[redacted]")
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,105 @@
+package token
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/fake"
+)
+
+func TestMetadataFound(t *testing.T) {
+	isolateEnv(t)
+	m := fake.NewMetadata(t, "vm@proj.iam.gserviceaccount.com")
+	t.Setenv("GCE_METADATA_HOST", m.Host())
+	s := metadataSource{scopes: []string{CloudPlatformScope}}
+	cred := mustFind(t, s)
+	if cred.Kind != "metadata" || cred.Principal != "vm@proj.iam.gserviceaccount.com" || !cred.Cacheable ||
+		cred.Identity != "metadata:"+m.Host()+":vm@proj.iam.gserviceaccount.com:"+CloudPlatformScope {
+		t.Errorf("credential %+v", cred)
+	}
+	if m.TokenCount() != 0 {
+		t.Error("Find fetched a token")
+	}
+	tok := mintToken(t, cred)
+	if !m.Issued(tok.AccessToken) || m.TokenCount() != 1 {
+		t.Errorf("token %q not issued by the fake (token requests %d)", tok.AccessToken, m.TokenCount())
+	}
+	if left := time.Until(tok.Expiry); left < 59*time.Minute || left > time.Hour {
+		t.Errorf("expiry in %v, want about an hour", left)
+	}
+}
+
+func TestMetadataNoServiceAccount(t *testing.T) {
+	isolateEnv(t)
+	m := fake.NewMetadata(t, "")
+	t.Setenv("GCE_METADATA_HOST", m.Host())
+	wantNotFound(t, metadataSource{}, "has no service account")
+}
+
+func TestMetadataAbsentIsFast(t *testing.T) {
+	notGoogle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not here", http.StatusNotFound)
+	}))
+	defer notGoogle.Close()
+	tests := []struct {
+		name   string
+		host   func(testing.TB) string
+		within time.Duration
+		reason string
+	}{
+		{"refused", fake.RefusedHost, 100 * time.Millisecond, "refused"},
+		{"blackhole", fake.BlackholeHost, 1500 * time.Millisecond, "no answer within"},
+		{"not a metadata server", func(testing.TB) string { return strings.TrimPrefix(notGoogle.URL, "http://") },
+			100 * time.Millisecond, "Metadata-Flavor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			host := tt.host(t)
+			t.Setenv("GCE_METADATA_HOST", host)
+			start := time.Now()
+			_, err := metadataSource{}.Find(testContext(t))
+			d := time.Since(start)
+			t.Logf("%s: not found after %v: %v", tt.name, d, err)
+			if !errors.Is(err, ErrNotFound) {
+				t.Fatalf("err = %v, want not found", err)
+			}
+			if !strings.Contains(err.Error(), "no metadata server at "+host) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("reason %q", err)
+			}
+			if d > tt.within {
+				t.Errorf("took %v, want ≤ %v", d, tt.within)
+			}
+		})
+	}
+}
+
+func TestMetadataServerError(t *testing.T) {
+	isolateEnv(t)
+	m := fake.NewMetadata(t, "vm@proj.iam.gserviceaccount.com")
+	t.Setenv("GCE_METADATA_HOST", m.Host())
+	m.FailWith(http.StatusInternalServerError)
+	start := time.Now()
+	err := wantBroken(t, metadataSource{}, "HTTP 500")
+	d := time.Since(start)
+	t.Logf("500: error after %v (%d requests): %v", d, m.Count(), err)
+	if d > 1500*time.Millisecond {
+		t.Errorf("took %v", d)
+	}
+	if m.Count() < 2 {
+		t.Errorf("%d requests: a 5xx should be retried", m.Count())
+	}
+
+	// Found, then the token request fails.
+	m.FailWith(0)
+	cred := mustFind(t, metadataSource{scopes: []string{CloudPlatformScope}})
+	m.FailWith(http.StatusForbidden)
+	_, err = cred.TokenSource.Token()
+	if err == nil || !strings.Contains(err.Error(), "metadata server ("+m.Host()+")") || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Errorf("token error %v", err)
+	}
+}
