@@ -1,0 +1,432 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/config"
+	"github.com/docker-credential-gcp/docker-credential-gcp/dockerconfig"
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+	"github.com/docker-credential-gcp/docker-credential-gcp/token"
+)
+
+// maxKeyFileSize bounds --key-file: real keys are a few KiB.
+const maxKeyFileSize = 1 << 20
+
+const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
+           [--key-file PATH] [--dry-run] [--remove]
+
+Routes Google's registries to this helper in docker's config.json
+($DOCKER_CONFIG/config.json, default ~/.docker/config.json): it adds
+"credHelpers" entries with the value "gcp", so docker (and crane, skopeo,
+podman, ...) run docker-credential-gcp for them. Every other setting, the key
+order and the file's mode are kept; the file is written atomically (through a
+symlink, to its target) and created if missing; a file that is not valid JSON
+is never overwritten. Running it again changes nothing.
+
+Without --registries the hosts are gcr.io, us/eu/asia/marketplace.gcr.io and
+us/europe/asia-docker.pkg.dev. A host that is not Google's (gcr.io, *.gcr.io,
+*.pkg.dev) is routed too and recorded in this helper's settings file
+(docker-credential-gcp/config.json in the user config dir) so that 'get'
+gives it a Google token.
+
+--key-file checks the key and records its absolute path in the settings
+file (the key itself is not copied); it is used when no other credential
+exists.
+
+--remove undoes this: it takes out the credHelpers entries that route to
+this helper (all of them, or only the hosts named by --registries or
+--all-regions) and forgets those hosts in the settings file; without
+--registries and --all-regions it also forgets the recorded key file.
+Entries for other helpers are never touched, and a credHelpers left empty is
+removed. --remove cannot be combined with --key-file.
+
+Examples:
+  docker-credential-gcp configure-docker
+  docker-credential-gcp configure-docker --registries europe-west1-docker.pkg.dev --key-file ~/keys/ci.json
+  docker-credential-gcp configure-docker --all-regions --dry-run
+  docker-credential-gcp configure-docker --remove
+
+Flags:
+`
+
+// registryEntry is one host to route: its credHelpers key (as docker
+// spells the registry: host, or host:port when a port was given for a
+// non-Google host) and the bare host our policy and settings use.
+type registryEntry struct {
+	key, host string
+	google    bool
+}
+
+// ConfigureDocker is the `configure-docker` command: it adds (or with
+// --remove takes out) our credHelpers entries in docker's config.json and
+// records --key-file and non-Google hosts in our settings.
+func ConfigureDocker(args []string, stdio IO) error {
+	fs := pflag.NewFlagSet("configure-docker", pflag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	registries := fs.StringSlice("registries", slices.Clone(helper.DefaultRegistries), "comma-separated registry `HOSTS` to route to this helper")
+	allRegions := fs.Bool("all-regions", false, "route every Artifact Registry region (<region>-docker.pkg.dev) and the gcr.io hosts")
+	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
+	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
+	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
+	fs.Usage = func() { fmt.Fprint(stdio.Out, configureDockerUsage+fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *remove && fs.Changed("key-file") {
+		return errors.New("--remove cannot be combined with --key-file")
+	}
+
+	var entries []registryEntry
+	if *allRegions || fs.Changed("registries") || !*remove {
+		var hosts []string
+		if *allRegions {
+			hosts = helper.AllRegionRegistries()
+		}
+		if fs.Changed("registries") || !*allRegions {
+			hosts = append(hosts, *registries...)
+		}
+		var err error
+		if entries, err = parseRegistries(hosts); err != nil {
+			return err
+		}
+	}
+
+	var keyPath, principal string
+	if *keyFile != "" {
+		var err error
+		if keyPath, principal, err = checkKeyFile(*keyFile); err != nil {
+			return err
+		}
+	}
+
+	f, err := dockerconfig.Load(dockerconfig.Path())
+	if err != nil {
+		return err
+	}
+	c := configureRun{stdio: stdio, file: f, dryRun: *dryRun}
+	if *remove {
+		return c.remove(entries)
+	}
+	return c.add(entries, keyPath, principal)
+}
+
+// configureRun is one configure-docker invocation after its flags are
+// checked and docker's config is loaded.
+type configureRun struct {
+	stdio  IO
+	file   *dockerconfig.File
+	dryRun bool
+}
+
+func (c configureRun) add(entries []registryEntry, keyPath, principal string) error {
+	f := c.file
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = e.key
+	}
+	fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(keys, ", "))
+
+	var warnings []string
+	before := f.CredHelpers()
+	for _, e := range entries {
+		if prev, ok := before[e.key]; ok && prev != helperName {
+			warnings = append(warnings, fmt.Sprintf("%s was routed to docker-credential-%s; it now uses docker-credential-%s", e.key, prev, helperName))
+		}
+		f.SetCredHelper(e.key, helperName)
+	}
+
+	var settings settingsChange
+	if keyPath != "" {
+		settings.keyFile = &keyPath
+		who := ""
+		if principal != "" {
+			who = " (" + principal + ")"
+		}
+		settings.notes = append(settings.notes, fmt.Sprintf("key file %s%s", keyPath, who))
+	}
+	var extras []string
+	for _, e := range entries {
+		if !e.google {
+			extras = append(extras, e.host)
+		}
+	}
+	if len(extras) > 0 {
+		settings.addRegistries = extras
+		settings.notes = append(settings.notes, fmt.Sprintf("non-Google registries %s, so 'get' gives them a Google token", strings.Join(extras, ", ")))
+	}
+	if err := c.applySettings(settings); err != nil {
+		return err
+	}
+
+	auths := f.Auths()
+	for _, e := range entries {
+		if auths[e.host] {
+			warnings = append(warnings, fmt.Sprintf("%s holds a static login for %s in \"auths\"; docker uses credHelpers first, but remove the stale long-lived login with: docker logout %s", f.Path(), e.host, e.host))
+		}
+	}
+	var notes []string
+	if store := f.CredsStore(); store != "" {
+		notes = append(notes, fmt.Sprintf("%s sets credsStore %q; that is fine: credHelpers entries take precedence for these hosts, so no action is needed", f.Path(), store))
+	}
+	if _, err := exec.LookPath("docker-credential-" + helperName); err != nil {
+		warnings = append(warnings, fmt.Sprintf("docker-credential-%s is not on PATH, so docker will fail with \"executable file not found\": install it (make install) or add its directory to PATH", helperName))
+	}
+
+	err := c.saveDocker(fmt.Sprintf("%s already routes these hosts to docker-credential-%s", f.Path(), helperName))
+	for _, n := range notes {
+		fmt.Fprintf(c.stdio.Err, "note: %s\n", n)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(c.stdio.Err, "warning: %s\n", w)
+	}
+	return err
+}
+
+// remove takes out our entries for entries' hosts, or all of ours when
+// entries is nil, and forgets them (and, for all, the key file) in our
+// settings.
+func (c configureRun) remove(entries []registryEntry) error {
+	f := c.file
+	var keys []string
+	if entries == nil {
+		for k, v := range f.CredHelpers() {
+			if v == helperName {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+	} else {
+		for _, e := range entries {
+			keys = append(keys, e.key)
+		}
+	}
+	if len(keys) > 0 {
+		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(keys, ", "))
+	}
+	for _, k := range keys {
+		f.RemoveCredHelper(k, helperName)
+	}
+
+	settings := settingsChange{removeAll: entries == nil}
+	for _, k := range keys {
+		if host, err := helper.ParseHost(k); err == nil {
+			settings.removeRegistries = append(settings.removeRegistries, host)
+		}
+	}
+	if err := c.applySettings(settings); err != nil {
+		return err
+	}
+	return c.saveDocker(fmt.Sprintf("%s routes none of these hosts to docker-credential-%s", f.Path(), helperName))
+}
+
+// saveDocker writes (or with --dry-run prints) docker's config, or says
+// noChange when there is nothing to do.
+func (c configureRun) saveDocker(noChange string) error {
+	f := c.file
+	switch {
+	case !f.Changed() && c.dryRun:
+		_, err := fmt.Fprintf(c.stdio.Out, "no change: %s\n", noChange)
+		return err
+	case !f.Changed():
+		fmt.Fprintf(c.stdio.Err, "No change: %s\n", noChange)
+		return nil
+	case c.dryRun:
+		fmt.Fprintf(c.stdio.Err, "Would write %s (dry run, nothing written):\n", f.Path())
+		_, err := c.stdio.Out.Write(f.Bytes())
+		return err
+	}
+	if err := f.Save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdio.Err, "Updated %s\n", f.Path())
+	return nil
+}
+
+// settingsChange is what configure-docker changes in our own settings.
+type settingsChange struct {
+	keyFile          *string  // new key file, when given
+	addRegistries    []string // non-Google hosts to serve
+	removeRegistries []string // hosts to stop serving
+	removeAll        bool     // forget every registry and the key file
+	notes            []string // what is added, for the user
+}
+
+// applySettings loads our settings, applies ch and saves them when they
+// change (with --dry-run it only says what it would change).
+func (c configureRun) applySettings(ch settingsChange) error {
+	if ch.keyFile == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.removeAll {
+		return nil
+	}
+	path, err := config.Path()
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	next := config.Config{KeyFile: cfg.KeyFile, Registries: slices.Clone(cfg.Registries)}
+	notes := ch.notes
+	if ch.removeAll {
+		if cfg.KeyFile != "" {
+			notes = append(notes, "forgot key file "+cfg.KeyFile)
+		}
+		if len(cfg.Registries) > 0 {
+			notes = append(notes, "forgot registries "+strings.Join(cfg.Registries, ", "))
+		}
+		next = config.Config{}
+	} else {
+		if ch.keyFile != nil {
+			next.KeyFile = *ch.keyFile
+		}
+		for _, h := range ch.addRegistries {
+			if !slices.Contains(next.Registries, h) {
+				next.Registries = append(next.Registries, h)
+			}
+		}
+		var forgotten []string
+		next.Registries = slices.DeleteFunc(next.Registries, func(h string) bool {
+			if slices.Contains(ch.removeRegistries, h) {
+				forgotten = append(forgotten, h)
+				return true
+			}
+			return false
+		})
+		if len(forgotten) > 0 {
+			notes = append(notes, "forgot registries "+strings.Join(forgotten, ", "))
+		}
+		if len(next.Registries) == 0 {
+			next.Registries = nil
+		}
+	}
+	if next.KeyFile == cfg.KeyFile && slices.Equal(next.Registries, cfg.Registries) {
+		return nil
+	}
+	if c.dryRun {
+		fmt.Fprintf(c.stdio.Err, "Would record in %s: %s\n", path, strings.Join(notes, "; "))
+		return nil
+	}
+	if err := config.Save(next); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdio.Err, "Recorded in %s: %s\n", path, strings.Join(notes, "; "))
+	return nil
+}
+
+// parseRegistries checks each host with helper.ParseHost and drops
+// duplicates and blanks.
+func parseRegistries(hosts []string) ([]registryEntry, error) {
+	var out []registryEntry
+	seen := make(map[string]bool)
+	for _, arg := range hosts {
+		if strings.TrimSpace(arg) == "" {
+			continue
+		}
+		host, err := helper.ParseHost(arg)
+		if err != nil {
+			return nil, fmt.Errorf("--registries %q: %w", arg, err)
+		}
+		e := registryEntry{key: host, host: host, google: helper.IsGoogleRegistry(host)}
+		if !e.google {
+			// docker looks credHelpers up by the image's registry as
+			// written, port included.
+			if port := explicitPort(arg); port != "" {
+				e.key = net.JoinHostPort(host, port)
+			} else if strings.Contains(host, ":") {
+				e.key = "[" + host + "]"
+			}
+		}
+		if !seen[e.key] {
+			seen[e.key] = true
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--registries: no registry given")
+	}
+	return out, nil
+}
+
+// explicitPort returns the port of a server URL that helper.ParseHost has
+// accepted, or "".
+func explicitPort(serverURL string) string {
+	s := strings.TrimSpace(serverURL)
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		s = rest
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return ""
+	}
+	return port
+}
+
+// checkKeyFile makes path absolute and checks that it is a regular file of
+// at most 1 MiB holding a credential JSON we can use, without minting. It
+// returns the path and the key's principal.
+func checkKeyFile(path string) (abs, principal string, err error) {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, herr := os.UserHomeDir(); herr == nil {
+			path = filepath.Join(home, rest)
+		}
+	}
+	if abs, err = filepath.Abs(path); err != nil {
+		return "", "", fmt.Errorf("--key-file %s: %w", path, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", "", fmt.Errorf("--key-file %s: no such file", abs)
+	case err != nil:
+		return "", "", fmt.Errorf("--key-file: %w", err)
+	case fi.IsDir():
+		return "", "", fmt.Errorf("--key-file %s: is a directory, not a key file", abs)
+	case !fi.Mode().IsRegular():
+		return "", "", fmt.Errorf("--key-file %s: not a regular file", abs)
+	case fi.Size() > maxKeyFileSize:
+		return "", "", fmt.Errorf("--key-file %s: %d bytes is too large for a key file (at most 1 MiB)", abs, fi.Size())
+	}
+	kf, err := os.Open(abs)
+	if err != nil {
+		return "", "", fmt.Errorf("--key-file: %w", err)
+	}
+	defer kf.Close()
+	data, err := io.ReadAll(io.LimitReader(kf, maxKeyFileSize+1))
+	if err != nil {
+		return "", "", fmt.Errorf("--key-file: reading %s: %w", abs, err)
+	}
+	if len(data) > maxKeyFileSize {
+		return "", "", fmt.Errorf("--key-file %s: too large for a key file (at most 1 MiB)", abs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cred, err := token.FromJSON("--key-file", data, nil).Find(ctx)
+	if err != nil {
+		return "", "", fmt.Errorf("--key-file %s: %w", abs, err)
+	}
+	return abs, cred.Principal, nil
+}

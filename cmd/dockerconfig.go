@@ -1,0 +1,163 @@
+package cmd
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/oauth2"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+)
+
+const dockerConfigUsage = `Usage: docker-credential-gcp dockerconfig [--registries HOST,...] [--output FILE [--refresh]]
+
+Prints a complete docker config.json whose "auths" hold a fresh Google access
+token (user oauth2accesstoken) for each registry host, for systems that only
+take a static config and never call a credential helper: Drone
+image_pull_secrets or DRONE_DOCKER_CONFIG, Kubernetes dockerconfigjson pull
+secrets, and the like. The token lives about one hour: refresh the secret
+before then (e.g. from a CronJob every 30-45 minutes), or let --output FILE
+--refresh keep a file valid.
+
+Examples:
+  docker-credential-gcp dockerconfig > config.json
+  docker-credential-gcp dockerconfig --registries europe-docker.pkg.dev,eu.gcr.io
+  kubectl create secret docker-registry gcr-pull \
+    --from-file=.dockerconfigjson=<(docker-credential-gcp dockerconfig) \
+    --dry-run=client -o yaml | kubectl apply -f -
+  docker-credential-gcp dockerconfig --output /etc/drone/config.json --refresh
+
+Flags:
+`
+
+// dockerConfigJSON is the part of docker's config.json a static login needs.
+type dockerConfigJSON struct {
+	Auths map[string]dockerConfigAuth `json:"auths"`
+}
+
+// dockerConfigAuth is one static login: base64 of "user:password".
+type dockerConfigAuth struct {
+	Auth string `json:"auth"`
+}
+
+// DockerConfig is the `dockerconfig` command: it prints (or with --output
+// writes, and with --refresh keeps rewriting) a docker config.json holding
+// short-lived tokens for Google's registries.
+func DockerConfig(args []string, stdio IO) error {
+	fs := pflag.NewFlagSet("dockerconfig", pflag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	registries := fs.StringSlice("registries", nil, "registry `HOSTS`, comma-separated (default: the common Google registry hosts)")
+	output := fs.String("output", "", "write the config to `FILE` (atomically, mode 0600) instead of printing it")
+	refresh := fs.Bool("refresh", false, "with --output, keep running and rewrite FILE before its token expires")
+	fs.Usage = func() { fmt.Fprint(stdio.Out, dockerConfigUsage+fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *refresh && *output == "" {
+		return errors.New("--refresh needs --output FILE")
+	}
+
+	h, err := helper.New()
+	if err != nil {
+		return err
+	}
+	hosts, err := dockerConfigHosts(h, *registries)
+	if err != nil {
+		return err
+	}
+	render := func(ctx context.Context) ([]byte, time.Time, error) {
+		ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+		defer cancel()
+		return renderDockerConfig(ctx, h, hosts)
+	}
+
+	if *output == "" {
+		data, _, err := render(context.Background())
+		if err != nil {
+			return err
+		}
+		_, err = stdio.Out.Write(data)
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logf := func(format string, args ...any) { fmt.Fprintf(stdio.Err, format+"\n", args...) }
+	return WriteDockerConfigLoop(ctx, *output, render, RefreshOptions{Refresh: *refresh}, logf)
+}
+
+// dockerConfigHosts validates the hosts given with --registries, sorted and
+// without duplicates, or returns the default set.
+func dockerConfigHosts(h *helper.Helper, registries []string) ([]string, error) {
+	if len(registries) == 0 {
+		registries = helper.DefaultRegistries
+	}
+	var hosts []string
+	for _, r := range registries {
+		host, err := allowedRegistry(h, r)
+		if err != nil {
+			return nil, fmt.Errorf("--registries %q: %w", r, err)
+		}
+		hosts = append(hosts, host)
+	}
+	slices.Sort(hosts)
+	return slices.Compact(hosts), nil
+}
+
+// renderDockerConfig mints (through the cache) a token for each host and
+// returns the config.json text and the earliest expiry among the tokens
+// (zero when none said). Hosts served by the same credential share one
+// token, so the usual case costs one mint however many hosts there are.
+func renderDockerConfig(ctx context.Context, h *helper.Helper, hosts []string) ([]byte, time.Time, error) {
+	cfg := dockerConfigJSON{Auths: make(map[string]dockerConfigAuth, len(hosts))}
+	byIdentity := make(map[string]*oauth2.Token)
+	var expiry time.Time
+	for i, host := range hosts {
+		var tok *oauth2.Token
+		if i > 0 {
+			// Only a credential stored for this host can differ from the
+			// first host's; Resolve finds out without minting.
+			cred, _, err := h.Resolve(ctx, host)
+			if err != nil {
+				return nil, time.Time{}, fmt.Errorf("%s: %w", host, explainTokenError(err))
+			}
+			if cred.Identity != "" {
+				tok = byIdentity[cred.Identity]
+			}
+		}
+		if tok == nil {
+			t, cred, err := h.Token(ctx, host)
+			if err != nil {
+				return nil, time.Time{}, fmt.Errorf("%s: %w", host, explainTokenError(err))
+			}
+			tok = t
+			if cred.Identity != "" {
+				byIdentity[cred.Identity] = tok
+			}
+		}
+		auth := base64.StdEncoding.EncodeToString([]byte(helper.UsernameAccessToken + ":" + tok.AccessToken))
+		cfg.Auths[host] = dockerConfigAuth{Auth: auth}
+		if !tok.Expiry.IsZero() && (expiry.IsZero() || tok.Expiry.Before(expiry)) {
+			expiry = tok.Expiry
+		}
+	}
+	data, err := json.MarshalIndent(cfg, "", "\t")
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return append(data, '\n'), expiry, nil
+}

@@ -1,0 +1,314 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/dockerconfig"
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+	"github.com/docker-credential-gcp/docker-credential-gcp/token"
+)
+
+const doctorUsage = `Usage: docker-credential-gcp doctor [--registry HOST]
+
+Explains what 'get' would do for HOST (default gcr.io): which credential
+source won and why each earlier one was skipped, the identity it stands for
+(service-account e-mail or principal), the token's expiry and whether it came
+from the cache, the state of the token cache, which registries docker routes
+to this helper and what shadows them in the docker config, and whether the
+helper is on PATH. It never prints a token, key or refresh token, so its
+output is safe to paste into an issue. Exits 1 when no token can be had.
+
+Examples:
+  docker-credential-gcp doctor
+  docker-credential-gcp doctor --registry europe-docker.pkg.dev
+
+Flags:
+`
+
+// Markers of the doctor report, plain ASCII so any terminal and log shows them.
+const (
+	doctorOK   = "ok  "
+	doctorSkip = "skip"
+	doctorFail = "FAIL"
+	doctorWarn = "warn"
+	doctorUsed = "used"
+	doctorInfo = "    "
+)
+
+// helperName is the helper's name in credHelpers, i.e. the binary
+// docker-credential-gcp.
+const helperName = "gcp"
+
+// Doctor is the `doctor` command: a readable report of credentials, token,
+// cache, docker config and PATH. It returns an error, with the reason and
+// the next step, when no token can be obtained for the registry.
+func Doctor(args []string, stdio IO) error {
+	fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` to check")
+	fs.Usage = func() { fmt.Fprint(stdio.Out, doctorUsage+fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+
+	r := &doctorReport{w: stdio.Out}
+	failure := r.credentials(*registry)
+	r.dockerConfig(*registry)
+	r.path()
+	return failure
+}
+
+// doctorReport writes the report, one section at a time.
+type doctorReport struct {
+	w io.Writer
+}
+
+func (r *doctorReport) section(title string) {
+	fmt.Fprintf(r.w, "\n%s\n", title)
+}
+
+func (r *doctorReport) line(marker, format string, args ...any) {
+	fmt.Fprintf(r.w, "  %s  %s\n", marker, fmt.Sprintf(format, args...))
+}
+
+// credentials reports sources, identity, cache and token for registry and
+// returns the error that stops `get` from answering, if any.
+func (r *doctorReport) credentials(registry string) error {
+	fmt.Fprintf(r.w, "Registry: %s\n", registry)
+	h, err := helper.New()
+	if err != nil {
+		r.line(doctorFail, "%v", err)
+		return err
+	}
+	host, err := allowedRegistry(h, registry)
+	if err != nil {
+		r.line(doctorFail, "%v", err)
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	r.section("Credential sources (first found wins):")
+	cred, skipped, err := h.Resolve(ctx, host)
+	for _, s := range skipped {
+		r.line(doctorSkip, "%s: %s", s.Source, s.Reason)
+	}
+	if err != nil {
+		err = doctorFailure(err)
+		r.line(doctorFail, "%v", err)
+		r.section("Token cache:")
+		r.cacheDir(h)
+		return err
+	}
+	r.line(doctorUsed, "%s", cred.Source)
+
+	r.section("Identity:")
+	principal := cred.Principal
+	if principal == "" {
+		principal = "unknown (this source does not say)"
+	}
+	r.line(doctorInfo, "principal: %s", principal)
+	r.line(doctorInfo, "kind: %s", cred.Kind)
+	if target := token.ImpersonationTarget(); target != "" {
+		r.line(doctorInfo, "impersonating: %s", target)
+	}
+
+	r.section("Token cache:")
+	r.cacheDir(h)
+	var cachedUntil time.Time
+	switch {
+	case h.Cache == nil:
+	case !cred.Cacheable:
+		r.line(doctorInfo, "not used: the token is handed over ready-made")
+	default:
+		if until, ok := h.Cache.Lookup(cred.Identity); ok {
+			cachedUntil = until
+			r.line(doctorOK, "hit, valid until %s (%s left)", clock(until), minutesLeft(until))
+		} else {
+			r.line(doctorInfo, "miss: a token will be minted now")
+		}
+	}
+
+	r.section("Token:")
+	tok, _, err := h.Token(ctx, host)
+	if err != nil {
+		err = doctorFailure(err)
+		r.line(doctorFail, "%v", err)
+		return fmt.Errorf("no token for %s: %w", host, err)
+	}
+	from := "minted now"
+	switch {
+	case !cred.Cacheable:
+		from = "ready-made, from " + cred.Source
+	case !cachedUntil.IsZero() && tok.Expiry.Equal(cachedUntil):
+		from = "from the cache"
+	}
+	if tok.Expiry.IsZero() {
+		r.line(doctorOK, "obtained (%s); expiry not known", from)
+	} else {
+		r.line(doctorOK, "obtained (%s), valid until %s (%s left)", from, clock(tok.Expiry), minutesLeft(tok.Expiry))
+	}
+	return nil
+}
+
+// doctorFailure adds the next step to an error that stops `get`: where to
+// put credentials when there are none, else to fix the source it names.
+func doctorFailure(err error) error {
+	if explained := explainTokenError(err); explained != err {
+		return explained
+	}
+	return fmt.Errorf("%w; fix that credential source (a source that exists but fails is never skipped)", err)
+}
+
+// cacheDir reports where the token cache lives, whether it is on and
+// whether it is writable.
+func (r *doctorReport) cacheDir(h *helper.Helper) {
+	dir, err := token.DefaultCacheDir()
+	switch {
+	case err != nil:
+		r.line(doctorWarn, "disabled: %v; every call mints a token", err)
+		return
+	case h.Cache == nil:
+		r.line(doctorInfo, "disabled (%s)", helper.EnvNoCache)
+		return
+	}
+	switch state, ok := dirState(dir); {
+	case ok:
+		r.line(doctorOK, "dir: %s (%s)", dir, state)
+	default:
+		r.line(doctorWarn, "dir: %s (%s); tokens are minted on every call", dir, state)
+	}
+}
+
+// dirState says whether dir is writable, or will be created when needed.
+func dirState(dir string) (string, bool) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "not created yet; made on the first token", true
+	case err != nil:
+		return err.Error(), false
+	case !fi.IsDir():
+		return "not a directory", false
+	}
+	f, err := os.CreateTemp(dir, ".doctor-*")
+	if err != nil {
+		return "not writable", false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return "writable", true
+}
+
+// dockerConfig reports which registries docker routes to this helper and
+// what else in the docker config decides their credentials.
+func (r *doctorReport) dockerConfig(registry string) {
+	path := dockerconfig.Path()
+	r.section("Docker config: " + path)
+	f, err := dockerconfig.Load(path)
+	if err != nil {
+		r.line(doctorFail, "%v", err)
+		return
+	}
+	if !f.Exists() {
+		r.line(doctorWarn, "does not exist: run docker-credential-gcp configure-docker")
+		return
+	}
+
+	hosts := slices.Clone(helper.DefaultRegistries)
+	if host, err := helper.ParseHost(registry); err == nil && !slices.Contains(hosts, host) {
+		hosts = append(hosts, host)
+	}
+	credHelpers := normaliseHosts(f.CredHelpers())
+	auths := f.Auths()
+	var routed, other, missing, shadowing, stale []string
+	for _, host := range hosts {
+		v, ok := credHelpers[host]
+		switch {
+		case v == helperName:
+			routed = append(routed, host)
+		case ok:
+			other = append(other, fmt.Sprintf("%s -> docker-credential-%s", host, v))
+		default:
+			missing = append(missing, host)
+		}
+		switch {
+		case !auths[host]:
+		case ok:
+			stale = append(stale, host)
+		default:
+			shadowing = append(shadowing, host)
+		}
+	}
+	if len(routed) > 0 {
+		r.line(doctorOK, "credHelpers route to %q: %s", helperName, strings.Join(routed, ", "))
+	}
+	if len(other) > 0 {
+		r.line(doctorWarn, "credHelpers route elsewhere: %s", strings.Join(other, ", "))
+	}
+	if len(missing) > 0 {
+		r.line(doctorWarn, "not routed to this helper: %s (run docker-credential-gcp configure-docker)", strings.Join(missing, ", "))
+	}
+	if len(shadowing) > 0 {
+		r.line(doctorWarn, "static login in \"auths\" used instead of this helper for: %s (run configure-docker, then docker logout HOST)", strings.Join(shadowing, ", "))
+	}
+	if len(stale) > 0 {
+		r.line(doctorWarn, "stale static login in \"auths\" (credHelpers wins) for: %s (remove with docker logout HOST)", strings.Join(stale, ", "))
+	}
+	if store := f.CredsStore(); store != "" {
+		r.line(doctorInfo, "credsStore: %q (docker-credential-%s serves hosts without a credHelpers entry)", store, store)
+	} else {
+		r.line(doctorInfo, "credsStore: none")
+	}
+}
+
+// path reports whether docker can find the helper binary.
+func (r *doctorReport) path() {
+	r.section("Helper on PATH:")
+	p, err := exec.LookPath("docker-credential-" + helperName)
+	if err != nil {
+		r.line(doctorWarn, "docker-credential-%s is not on PATH, so docker cannot call it: install it (make install) or add its directory to PATH", helperName)
+		return
+	}
+	r.line(doctorOK, "%s", p)
+}
+
+// normaliseHosts rewrites credHelpers' keys (which may be URLs such as
+// https://gcr.io/v1/) to bare hosts.
+func normaliseHosts(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if host, err := helper.ParseHost(k); err == nil {
+			k = host
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// clock formats t for the report, in UTC so pasted reports compare.
+func clock(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+// minutesLeft is the validity left until t, in whole minutes.
+func minutesLeft(t time.Time) string {
+	return fmt.Sprintf("%d min", int(time.Until(t).Minutes()))
+}

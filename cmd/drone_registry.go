@@ -1,0 +1,313 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/drone/drone-go/drone"
+	"github.com/drone/drone-go/plugin/registry"
+	"github.com/spf13/pflag"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+)
+
+const (
+	droneDefaultBind = ":3000"
+	// droneMinSecret is the shortest DRONE_SECRET we accept: shorter
+	// shared secrets make the request signature guessable.
+	droneMinSecret = 16
+	// droneMaxSkew bounds how old a signed request may be. drone-go checks
+	// the signature but not the signed Date, so without this a captured
+	// request could be replayed for fresh tokens forever.
+	droneMaxSkew = 5 * time.Minute
+	// droneTokenTimeout bounds one request's token fetches.
+	droneTokenTimeout = 30 * time.Second
+	// droneShutdownTimeout is how long in-flight requests get on SIGTERM.
+	droneShutdownTimeout = 10 * time.Second
+	// droneUnusedConnGrace is how long shutdown waits before closing
+	// connections that never carried a request. HTTP clients dial spare
+	// connections under load; http.Server.Shutdown would wait 5 s for
+	// each of them, delaying a SIGTERM (docker stop, systemctl stop).
+	droneUnusedConnGrace = 300 * time.Millisecond
+)
+
+const droneRegistryUsage = `Usage: docker-credential-gcp drone-registry [flags]
+
+Serve a Drone registry extension: every pipeline's image pulls from Google
+registries get a fresh short-lived token, from the same credentials and
+cache as the credential helper. Point the Drone runner at it with
+  DRONE_REGISTRY_PLUGIN_ENDPOINT=http://HOST:3000
+  DRONE_REGISTRY_PLUGIN_TOKEN=<the same secret as DRONE_SECRET>
+
+Environment:
+  DRONE_SECRET   shared secret that signs the runner's requests (required, >= 16 bytes)
+  DRONE_BIND     address to listen on (default ":3000")
+
+Flags:
+`
+
+// DroneRegistry serves a Drone registry extension until SIGTERM or SIGINT,
+// so Drone runners pull from gcr.io and *.pkg.dev with short-lived tokens
+// instead of a never-expiring _json_key secret.
+func DroneRegistry(args []string, stdio IO) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return droneRegistry(ctx, args, stdio)
+}
+
+// droneRegistry is DroneRegistry with the shutdown signal as a context, so
+// tests can stop it.
+func droneRegistry(ctx context.Context, args []string, stdio IO) error {
+	flags := pflag.NewFlagSet("drone-registry", pflag.ContinueOnError)
+	flags.SetOutput(stdio.Err)
+	bind := flags.String("bind", "", `address to listen on (overrides DRONE_BIND; default ":3000")`)
+	secretFile := flags.String("secret-file", "", "read the shared secret from this file instead of DRONE_SECRET")
+	hosts := flags.StringSlice("registries", helper.DefaultRegistries, "registry hosts to hand tokens for")
+	flags.Usage = func() { fmt.Fprint(stdio.Out, droneRegistryUsage+flags.FlagUsages()) }
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+
+	secret, err := droneSecret(*secretFile)
+	if err != nil {
+		return err
+	}
+	addr := *bind
+	if addr == "" {
+		addr = os.Getenv("DRONE_BIND")
+	}
+	if addr == "" {
+		addr = droneDefaultBind
+	}
+
+	h, err := helper.New()
+	if err != nil {
+		return err
+	}
+	served, err := allowedHosts(h.Policy, *hosts)
+	if err != nil {
+		return err
+	}
+
+	log := slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logCredentials(ctx, h, served[0], log)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return serveDroneRegistry(ctx, ln, secret, &dronePlugin{helper: h, hosts: served, log: log}, log)
+}
+
+// droneSecret reads the shared secret from file (trimmed) or DRONE_SECRET
+// and refuses one too short to protect the tokens it guards.
+func droneSecret(file string) (string, error) {
+	secret, from := os.Getenv("DRONE_SECRET"), "DRONE_SECRET"
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("reading the secret file: %w", err)
+		}
+		secret, from = strings.TrimSpace(string(data)), file
+	}
+	switch {
+	case secret == "" && file != "":
+		return "", fmt.Errorf("the secret file %s is empty", file)
+	case secret == "":
+		return "", errors.New("DRONE_SECRET is not set (or pass --secret-file); it must equal the runner's DRONE_REGISTRY_PLUGIN_TOKEN, e.g. from `openssl rand -hex 16`")
+	case len(secret) < droneMinSecret:
+		return "", fmt.Errorf("the secret from %s is %d bytes, shorter than %d; generate one with `openssl rand -hex 16`", from, len(secret), droneMinSecret)
+	}
+	return secret, nil
+}
+
+// logCredentials says at startup which credentials requests will use, or
+// why there are none yet, without minting.
+func logCredentials(ctx context.Context, h *helper.Helper, host string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, droneTokenTimeout)
+	defer cancel()
+	cred, _, err := h.Resolve(ctx, host)
+	if err != nil {
+		log.Warn("no usable Google credentials yet; requests fail until there are", "err", err)
+		return
+	}
+	log.Info("credentials", "source", cred.Source, "principal", cred.Principal)
+}
+
+// allowedHosts normalises the hosts to serve and refuses any the host
+// policy would not give a token, so a typo cannot send tokens elsewhere.
+func allowedHosts(policy helper.Policy, hosts []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		host, ok := policy.Allows(h)
+		if !ok {
+			return nil, fmt.Errorf("--registries: %q is not a Google registry (add it to DOCKER_CREDENTIAL_GCP_REGISTRIES to allow it)", h)
+		}
+		if !seen[host] {
+			seen[host] = true
+			out = append(out, host)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--registries: no registry hosts to serve")
+	}
+	return out, nil
+}
+
+// serveDroneRegistry answers signed registry requests on ln until ctx is
+// done, then drains in-flight requests and returns nil.
+func serveDroneRegistry(ctx context.Context, ln net.Listener, secret string, plugin registry.Plugin, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, "ok")
+	})
+	mux.Handle("/", droneGuard(registry.Handler(secret, plugin, nil), log))
+	unused := &unusedConns{conns: map[net.Conn]bool{}}
+	srv := &http.Server{
+		ConnState:         unused.track,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      droneTokenTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	log.Info("listening", "addr", ln.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), droneShutdownTimeout)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.Shutdown(shutdownCtx) }()
+	var err error
+	select {
+	case err = <-shutdown:
+	case <-time.After(droneUnusedConnGrace):
+		// The listener is closed by now; what is still "new" was dialled
+		// ahead and never used, so no request is lost by closing it.
+		unused.closeAll()
+		err = <-shutdown
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return nil
+}
+
+// unusedConns tracks the server's connections that have not yet carried a
+// request (http.StateNew), so shutdown need not wait for them.
+type unusedConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+func (u *unusedConns) track(c net.Conn, state http.ConnState) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if state == http.StateNew {
+		u.conns[c] = true
+	} else {
+		delete(u.conns, c)
+	}
+}
+
+func (u *unusedConns) closeAll() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for c := range u.conns {
+		c.Close()
+		delete(u.conns, c)
+	}
+}
+
+// droneGuard caps the request body, refuses stale signed requests (drone-go
+// signs the Date header but never checks it) and logs rejected requests.
+func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if date, err := http.ParseTime(r.Header.Get("Date")); err == nil {
+			if skew := time.Since(date).Abs(); skew > droneMaxSkew {
+				log.Warn("rejected request", "remote", r.RemoteAddr, "err", "Date header is "+skew.Round(time.Second).String()+" off the server clock")
+				http.Error(w, "Date header too far from the server clock (replayed request or clock skew)", http.StatusBadRequest)
+				return
+			}
+		}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if rec.status == http.StatusBadRequest {
+			log.Warn("rejected request", "remote", r.RemoteAddr, "err", "missing or invalid signature, or malformed body (is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?)")
+		}
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// dronePlugin answers a registry request with a token for every served host.
+type dronePlugin struct {
+	helper *helper.Helper
+	hosts  []string
+	log    *slog.Logger
+}
+
+// List returns oauth2accesstoken logins for the served hosts. An error makes
+// Drone pull without credentials, so public images still work.
+func (p *dronePlugin) List(ctx context.Context, req *registry.Request) ([]*drone.Registry, error) {
+	ctx, cancel := context.WithTimeout(ctx, droneTokenTimeout)
+	defer cancel()
+	logArgs := []any{"repo", req.Repo.Slug, "build", req.Build.Number}
+	out := make([]*drone.Registry, 0, len(p.hosts))
+	principal := ""
+	for _, host := range p.hosts {
+		tok, cred, err := p.helper.Token(ctx, host)
+		if err != nil {
+			p.log.Error("registry request failed", append(logArgs, "host", host, "err", err)...)
+			return nil, fmt.Errorf("getting a token for %s: %w", host, err)
+		}
+		if cred != nil && principal == "" {
+			principal = cred.Principal
+		}
+		out = append(out, &drone.Registry{Address: host, Username: helper.UsernameAccessToken, Password: tok.AccessToken})
+	}
+	p.log.Info("registry request", append(logArgs, "hosts", strings.Join(p.hosts, ","), "principal", principal)...)
+	return out, nil
+}

@@ -1,0 +1,183 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+)
+
+// The kubelet image credential provider API, credentialprovider.kubelet.k8s.io/v1
+// (https://kubernetes.io/docs/reference/config-api/kubelet-credentialprovider.v1/).
+// k8s.io/kubelet would pull in apimachinery for four small structs.
+const (
+	kubeletAPIVersion   = "credentialprovider.kubelet.k8s.io/v1"
+	kubeletRequestKind  = "CredentialProviderRequest"
+	kubeletResponseKind = "CredentialProviderResponse"
+	// kubeletCacheKeyRegistry makes kubelet reuse our answer for every
+	// image on the same registry host.
+	kubeletCacheKeyRegistry = "Registry"
+	// kubeletCacheMargin is how long before the token expires kubelet
+	// should stop using it; kubeletMinCache is the least we ask for.
+	kubeletCacheMargin = 5 * time.Minute
+	kubeletMinCache    = time.Minute
+	// kubeletTimeout bounds the whole exec; kubelet has its own too.
+	kubeletTimeout  = time.Minute
+	kubeletMaxInput = 1 << 20
+)
+
+// kubeletRequest is CredentialProviderRequest: the image kubelet is about to pull.
+type kubeletRequest struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Image      string `json:"image"`
+}
+
+// kubeletResponse is CredentialProviderResponse. CacheDuration is a
+// metav1.Duration, which is a Go duration string on the wire.
+type kubeletResponse struct {
+	APIVersion    string                       `json:"apiVersion"`
+	Kind          string                       `json:"kind"`
+	CacheKeyType  string                       `json:"cacheKeyType"`
+	CacheDuration string                       `json:"cacheDuration,omitempty"`
+	Auth          map[string]kubeletAuthConfig `json:"auth"`
+}
+
+// kubeletAuthConfig is AuthConfig: the login for one registry key.
+type kubeletAuthConfig struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+const kubeletUsage = `Usage: docker-credential-gcp kubelet-credential-provider
+
+Act as a kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1):
+read a CredentialProviderRequest on stdin, write a CredentialProviderResponse
+with a short-lived token for the image's registry when it is a Google
+registry, and an empty auth otherwise. Configure it in the kubelet's
+--image-credential-provider-config with matchImages gcr.io, *.gcr.io, *.pkg.dev.
+`
+
+// KubeletCredentialProvider is the kubelet's exec plugin, so nodes outside
+// GKE pull from gcr.io and *.pkg.dev without a long-lived pull secret.
+func KubeletCredentialProvider(args []string, stdio IO) error {
+	flags := pflag.NewFlagSet("kubelet-credential-provider", pflag.ContinueOnError)
+	flags.SetOutput(stdio.Err)
+	flags.Usage = func() { fmt.Fprint(stdio.Out, kubeletUsage) }
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, kubeletTimeout)
+	defer cancel()
+
+	req, err := readKubeletRequest(stdio.In)
+	if err != nil {
+		return err
+	}
+	resp, err := answerKubelet(ctx, req)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdio.Out)
+	if err := enc.Encode(resp); err != nil {
+		return fmt.Errorf("writing the response: %w", err)
+	}
+	return nil
+}
+
+// readKubeletRequest decodes and checks a CredentialProviderRequest.
+func readKubeletRequest(r io.Reader) (*kubeletRequest, error) {
+	data, err := io.ReadAll(io.LimitReader(r, kubeletMaxInput+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the request from stdin: %w", err)
+	}
+	if len(data) > kubeletMaxInput {
+		return nil, fmt.Errorf("the request on stdin is larger than %d bytes", kubeletMaxInput)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, errors.New("no CredentialProviderRequest on stdin (this command is run by the kubelet)")
+	}
+	var req kubeletRequest
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, fmt.Errorf("parsing the CredentialProviderRequest on stdin: %w", err)
+	}
+	if req.APIVersion != kubeletAPIVersion {
+		return nil, fmt.Errorf("unsupported apiVersion %q: set apiVersion: %s for this provider in the kubelet's CredentialProviderConfig", req.APIVersion, kubeletAPIVersion)
+	}
+	if req.Kind != kubeletRequestKind {
+		return nil, fmt.Errorf("unexpected kind %q, want %s", req.Kind, kubeletRequestKind)
+	}
+	if strings.TrimSpace(req.Image) == "" {
+		return nil, errors.New("the CredentialProviderRequest has no image")
+	}
+	return &req, nil
+}
+
+// answerKubelet returns auth for the image's registry when the host policy
+// allows it, and an empty auth (minting nothing) otherwise.
+func answerKubelet(ctx context.Context, req *kubeletRequest) (*kubeletResponse, error) {
+	resp := &kubeletResponse{
+		APIVersion:   kubeletAPIVersion,
+		Kind:         kubeletResponseKind,
+		CacheKeyType: kubeletCacheKeyRegistry,
+		Auth:         map[string]kubeletAuthConfig{},
+	}
+	host := imageHost(req.Image)
+	h, err := helper.New()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := h.Policy.Allows(host); !ok {
+		return resp, nil
+	}
+	tok, _, err := h.Token(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("getting a token for %s: %w", host, err)
+	}
+	resp.Auth[host] = kubeletAuthConfig{Username: helper.UsernameAccessToken, Password: tok.AccessToken}
+	resp.CacheDuration = kubeletCacheDuration(tok.Expiry, time.Now()).String()
+	return resp, nil
+}
+
+// imageHost is the registry host of an image reference, by the rule docker
+// and kubelet use: the first path element if it looks like a host
+// (has a "." or ":", or is "localhost"), else Docker Hub.
+func imageHost(image string) string {
+	first, _, found := strings.Cut(strings.TrimSpace(image), "/")
+	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		return strings.ToLower(first)
+	}
+	return "docker.io"
+}
+
+// kubeletCacheDuration is how long kubelet may reuse a token expiring at
+// expiry: a margin before expiry, at least kubeletMinCache, whole seconds.
+// A token of unknown expiry gets the minimum.
+func kubeletCacheDuration(expiry, now time.Time) time.Duration {
+	if expiry.IsZero() {
+		return kubeletMinCache
+	}
+	d := expiry.Sub(now) - kubeletCacheMargin
+	if d < kubeletMinCache {
+		return kubeletMinCache
+	}
+	return d.Truncate(time.Second)
+}

@@ -1,0 +1,127 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker-credential-helpers/credentials"
+	"github.com/spf13/pflag"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+	"github.com/docker-credential-gcp/docker-credential-gcp/token"
+)
+
+// ErrNoCredentials is what a person sees when no credential source exists:
+// token.ErrNoCredentials plus the next step to take. Every command that
+// needs a token says it the same way.
+var ErrNoCredentials = fmt.Errorf("%w: set GOOGLE_APPLICATION_CREDENTIALS or run docker-credential-gcp configure-docker --key-file KEY.json", token.ErrNoCredentials)
+
+// defaultTokenRegistry is the host whose credential the token, dockerconfig
+// and doctor commands use unless told otherwise.
+const defaultTokenRegistry = "gcr.io"
+
+// commandTimeout bounds one command's credential lookup and mint, so a
+// script never hangs on a dead network.
+const commandTimeout = 30 * time.Second
+
+const tokenUsage = `Usage: docker-credential-gcp token [--registry HOST] [--format text|json]
+       docker-credential-gcp print-access-token [...]
+
+Prints a short-lived Google OAuth2 access token (about one hour) for scripts,
+like 'gcloud auth print-access-token' but without gcloud. It comes from the
+same credentials 'get' uses for HOST and through the same token cache, so
+calling it often costs no extra requests to Google.
+
+Examples:
+  docker-credential-gcp token | docker login -u oauth2accesstoken --password-stdin https://eu.gcr.io
+  curl -H "Authorization: Bearer $(docker-credential-gcp token)" https://gcr.io/v2/PROJECT/IMAGE/tags/list
+  docker-credential-gcp token --format json
+
+Flags:
+`
+
+// tokenJSON is the output of `token --format json`, named like an OAuth2
+// token response so tools that read those read this.
+type tokenJSON struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	// Expiry is RFC 3339 in UTC; empty when the source did not say.
+	Expiry string `json:"expiry,omitempty"`
+	// ExpiresIn is the whole seconds of validity left; absent when unknown.
+	ExpiresIn int64 `json:"expires_in,omitempty"`
+}
+
+// Token is the `token` (alias `print-access-token`) command: it prints an
+// access token and a newline, or as JSON with its expiry.
+func Token(args []string, stdio IO) error {
+	fs := pflag.NewFlagSet("token", pflag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` whose credential to use (a credential stored for it wins)")
+	format := fs.String("format", "text", "output `FORMAT`: text (the token alone) or json (token, type and expiry)")
+	fs.Usage = func() { fmt.Fprint(stdio.Out, tokenUsage+fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("--format %q: want text or json", *format)
+	}
+
+	h, err := helper.New()
+	if err != nil {
+		return err
+	}
+	host, err := allowedRegistry(h, *registry)
+	if err != nil {
+		return fmt.Errorf("--registry: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	tok, _, err := h.Token(ctx, host)
+	if err != nil {
+		return explainTokenError(err)
+	}
+
+	if *format == "text" {
+		_, err = fmt.Fprintln(stdio.Out, tok.AccessToken)
+		return err
+	}
+	out := tokenJSON{AccessToken: tok.AccessToken, TokenType: tok.Type()}
+	if !tok.Expiry.IsZero() {
+		out.Expiry = tok.Expiry.UTC().Format(time.RFC3339)
+		out.ExpiresIn = max(int64(time.Until(tok.Expiry)/time.Second), 0)
+	}
+	enc := json.NewEncoder(stdio.Out)
+	enc.SetIndent("", "\t")
+	return enc.Encode(out)
+}
+
+// allowedRegistry normalises a registry given on the command line and
+// checks that our host policy lets it have a Google token.
+func allowedRegistry(h *helper.Helper, s string) (string, error) {
+	host, err := helper.ParseHost(s)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := h.Policy.Allows(host); !ok {
+		return "", fmt.Errorf("%s is not a Google registry (gcr.io, *.gcr.io, *.pkg.dev); add it to DOCKER_CREDENTIAL_GCP_REGISTRIES to send it a Google token", host)
+	}
+	return host, nil
+}
+
+// explainTokenError turns "no credentials anywhere" into ErrNoCredentials,
+// which says what to do; other errors already name their source and cause.
+func explainTokenError(err error) error {
+	if errors.Is(err, token.ErrNoCredentials) || credentials.IsErrCredentialsNotFound(err) {
+		return ErrNoCredentials
+	}
+	return err
+}
