@@ -34,3 +34,9 @@ dist:
 		GOOS=$$os GOARCH=$$arch $(GOBUILD) -o dist/$(BINARY)-$$os-$$arch$$ext . || exit 1; \
 	done
 	cd dist && sha256sum $(BINARY)-* > SHA256SUMS
+
+# Benchmarks: in-process hot paths, then whole-process timings of warm get
+# vs version (SPEC §7: ratio ≤1.3, warm get ≤5 ms) and cold get.
+bench:
+	go test -run '^$$' -bench . -benchmem ./token/ ./helper/
+	go test -run '^$$' -bench 'ProcessTimings' -benchtime 60x ./e2e/
