@@ -7,7 +7,6 @@ package helper
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -47,16 +46,6 @@ const (
 	// storedTokenLife is how long a stored access token is served (SPEC §3).
 	storedTokenLife = 60 * time.Minute
 )
-
-// knownCredentialTypes are the "type"s of credential JSON that
-// golang.org/x/oauth2/google can mint from; Add refuses anything else early.
-var knownCredentialTypes = map[string]bool{
-	"service_account":                  true,
-	"authorized_user":                  true,
-	"external_account":                 true,
-	"external_account_authorized_user": true,
-	"impersonated_service_account":     true,
-}
 
 // Helper answers docker's get/store/erase/list: it implements
 // credentials.Helper on top of the host policy, the store and the token
@@ -161,55 +150,26 @@ func (h *Helper) Add(c *credentials.Credentials) error {
 func checkSecret(username, secret string) error {
 	switch username {
 	case UsernameJSONKey:
-		return checkCredentialJSON([]byte(secret))
+		return token.ValidateJSON([]byte(secret))
 	case UsernameJSONKeyBase64:
 		data, err := decodeBase64(secret)
 		if err != nil {
 			return fmt.Errorf("the password of %s is not valid base64", UsernameJSONKeyBase64)
 		}
-		return checkCredentialJSON(data)
+		return token.ValidateJSON(data)
 	case UsernameAccessToken:
-		if strings.TrimSpace(secret) == "" {
+		tok := strings.TrimSpace(secret)
+		if tok == "" {
 			return fmt.Errorf("the password of %s is empty", UsernameAccessToken)
+		}
+		if strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("the password of %s contains spaces or control characters; it is not an access token", UsernameAccessToken)
 		}
 		return nil
 	default:
 		return fmt.Errorf("unsupported username %q: use %s (password: key JSON), %s (password: base64 key JSON) or %s (password: access token)",
 			username, UsernameJSONKey, UsernameJSONKeyBase64, UsernameAccessToken)
 	}
-}
-
-// checkCredentialJSON checks that data is a credential JSON of a type the
-// token package can mint from.
-func checkCredentialJSON(data []byte) error {
-	var f struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return errors.New("the password is not a credential JSON (a service-account key or ADC file)")
-	}
-	if !knownCredentialTypes[f.Type] {
-		what := "no"
-		if isIdentifier(f.Type) {
-			what = fmt.Sprintf("unsupported %q", f.Type)
-		}
-		return fmt.Errorf("the credential JSON has %s type (want service_account, authorized_user, external_account, external_account_authorized_user or impersonated_service_account)", what)
-	}
-	return nil
-}
-
-// isIdentifier reports whether s is short lower-case snake_case, and so
-// safe to quote from a secret document: a type name, not a pasted key.
-func isIdentifier(s string) bool {
-	if s == "" || len(s) > 40 {
-		return false
-	}
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // decodeBase64 accepts standard or URL-safe base64, padded or not, with
@@ -350,14 +310,14 @@ func (s *storedSource) Name() string {
 
 func (s *storedSource) Find(ctx context.Context) (*token.Credential, error) {
 	if s.h.Store == nil {
-		return nil, fmt.Errorf("no config dir to store credentials in: %w", token.ErrNotFound)
+		return nil, token.NotFound("no config dir (HOME and XDG_CONFIG_HOME unset)")
 	}
 	e, ok, err := s.h.Store.Get(s.host)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("no credential stored for %s: %w", s.host, token.ErrNotFound)
+		return nil, token.NotFound("nothing stored with docker login")
 	}
 	name := fmt.Sprintf("credential stored for %s (%s)", s.host, e.Username)
 	switch e.Username {

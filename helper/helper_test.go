@@ -409,11 +409,11 @@ func TestAddErrors(t *testing.T) {
 		{"evil form", credentials.Credentials{ServerURL: "gcr.io@evil.com", Username: UsernameJSONKey, Secret: secret}, "evil.com"},
 		{"bad URL", credentials.Credentials{ServerURL: "https://user:" + secret + "@bad_host/", Username: UsernameAccessToken, Secret: secret}, "invalid registry host"},
 		{"bad username", credentials.Credentials{ServerURL: "gcr.io", Username: "admin", Secret: secret}, "_json_key (password: key JSON), _json_key_base64 (password: base64 key JSON) or oauth2accesstoken"},
-		{"bad JSON", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: keyish}, "not a credential JSON"},
-		{"no type", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: `{"private_key":"` + secret + `"}`}, "no type"},
+		{"bad JSON", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: keyish}, "not a valid credential JSON"},
+		{`no "type" field`, credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: `{"private_key":"` + secret + `"}`}, `no "type" field`},
 		{"secret type", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: `{"type":"` + secret + `"}`}, "type"},
 		{"bad base64", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKeyBase64, Secret: secret + "!!"}, "not valid base64"},
-		{"base64 of junk", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKeyBase64, Secret: base64.StdEncoding.EncodeToString([]byte(secret))}, "not a credential JSON"},
+		{"base64 of junk", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKeyBase64, Secret: base64.StdEncoding.EncodeToString([]byte(secret))}, "not a valid credential JSON"},
 		{"empty token", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameAccessToken, Secret: "  "}, "empty"},
 	}
 	for _, tc := range cases {

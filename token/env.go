@@ -19,7 +19,7 @@ func (accessTokenEnvSource) Name() string { return "GOOGLE_OAUTH_ACCESS_TOKEN" }
 func (s accessTokenEnvSource) Find(context.Context) (*Credential, error) {
 	tok := strings.TrimSpace(os.Getenv("GOOGLE_OAUTH_ACCESS_TOKEN"))
 	if tok == "" {
-		return nil, notFound("GOOGLE_OAUTH_ACCESS_TOKEN is not set")
+		return nil, NotFound("GOOGLE_OAUTH_ACCESS_TOKEN is not set")
 	}
 	return readyToken(s.Name(), tok, time.Time{})
 }
@@ -41,7 +41,7 @@ func (adcEnvSource) Name() string {
 func (s adcEnvSource) Find(ctx context.Context) (*Credential, error) {
 	path := adcEnvPath()
 	if path == "" {
-		return nil, notFound("GOOGLE_APPLICATION_CREDENTIALS is not set")
+		return nil, NotFound("GOOGLE_APPLICATION_CREDENTIALS is not set")
 	}
 	data, err := readCredentialFile(path)
 	if errors.Is(err, fs.ErrNotExist) {

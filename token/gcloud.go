@@ -48,11 +48,11 @@ func (gcloudSource) Name() string {
 func (s gcloudSource) Find(ctx context.Context) (*Credential, error) {
 	path, err := gcloudADCPath()
 	if err != nil {
-		return nil, notFound("cannot locate gcloud's config directory: %v", err)
+		return nil, NotFound("cannot locate gcloud's config directory: %v", err)
 	}
 	data, err := readCredentialFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, notFound("%s does not exist", path)
+		return nil, NotFound("%s does not exist", path)
 	}
 	if err != nil {
 		return nil, err

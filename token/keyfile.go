@@ -37,7 +37,7 @@ func (s keyFileSource) Name() string {
 
 func (s keyFileSource) Find(ctx context.Context) (*Credential, error) {
 	if s.path == "" {
-		return nil, notFound("no key file recorded by configure-docker --key-file")
+		return nil, NotFound("no key file recorded by configure-docker --key-file")
 	}
 	data, err := readCredentialFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -153,19 +153,37 @@ const (
 	typeImpersonated           = "impersonated_service_account"
 )
 
+// ValidateJSON checks that data is a credential JSON of a supported type
+// with the fields that type needs, without minting. Errors describe the
+// content, never quote it.
+func ValidateJSON(data []byte) error {
+	_, _, err := parseCredentialJSON(data)
+	return err
+}
+
+// parseCredentialJSON decodes and checks a credential JSON and returns its
+// principal.
+func parseCredentialJSON(data []byte) (*credentialJSON, string, error) {
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, "", errors.New("the credential JSON is empty")
+	}
+	var f credentialJSON
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, "", fmt.Errorf("not a valid credential JSON: %v", jsonProblem(err, data))
+	}
+	principal, err := f.check()
+	if err != nil {
+		return nil, "", err
+	}
+	return &f, principal, nil
+}
+
 // credentialFromJSON turns a credential JSON into a Credential whose token
 // requests go through a retrying client bound to ctx. Errors describe the
 // content, never quote it.
 func credentialFromJSON(ctx context.Context, source string, data []byte, scopes []string) (*Credential, error) {
 	scopes = scopesOrDefault(scopes)
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return nil, errors.New("the credential JSON is empty")
-	}
-	var f credentialJSON
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("not a valid credential JSON: %v", jsonProblem(err, data))
-	}
-	principal, err := f.check()
+	f, principal, err := parseCredentialJSON(data)
 	if err != nil {
 		return nil, err
 	}
@@ -252,9 +270,28 @@ func (f *credentialJSON) check() (string, error) {
 	case "":
 		return "", errors.New(`the JSON has no "type" field; it is not a Google credential file`)
 	default:
-		return "", fmt.Errorf("unsupported credential type %q (supported: %s, %s, %s, %s, %s)", f.Type,
+		what := "(not shown)"
+		if isTypeName(f.Type) {
+			what = fmt.Sprintf("%q", f.Type)
+		}
+		return "", fmt.Errorf("unsupported credential type %s (supported: %s, %s, %s, %s, %s)", what,
 			typeServiceAccount, typeAuthorizedUser, typeExternalAccount, typeExternalAuthorizedUser, typeImpersonated)
 	}
+}
+
+// isTypeName reports whether s is short lower-case snake_case, and so safe
+// to quote from a document that may be secret: a type name, not pasted key
+// material.
+func isTypeName(s string) bool {
+	if len(s) > 40 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // secrets lists the values that must never appear in an error.

@@ -81,16 +81,16 @@ func probeMetadata(ctx context.Context, host string) (string, error) {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("asking the metadata server at %s: %w", host, ctx.Err())
 		}
-		return "", notFound("no metadata server at %s: %s", host, probeFailure(err))
+		return "", NotFound("no metadata server at %s: %s", host, probeFailure(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	if resp.Header.Get("Metadata-Flavor") != "Google" {
-		return "", notFound("no metadata server at %s: the answer (HTTP %d) lacks the Metadata-Flavor: Google header", host, resp.StatusCode)
+		return "", NotFound("no metadata server at %s: the answer (HTTP %d) lacks the Metadata-Flavor: Google header", host, resp.StatusCode)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return "", notFound("the metadata server at %s has no service account", host)
+		return "", NotFound("the metadata server at %s has no service account", host)
 	case resp.StatusCode != http.StatusOK:
 		return "", fmt.Errorf("the metadata server answered HTTP %d for the default service account: %s", resp.StatusCode, oneLine(string(body)))
 	}

@@ -79,7 +79,7 @@ func (s accessTokenSource) Name() string { return s.name }
 
 func (s accessTokenSource) Find(context.Context) (*Credential, error) {
 	if !s.expiry.IsZero() && !time.Now().Before(s.expiry) {
-		return nil, notFound("the stored access token is older than 60 min")
+		return nil, NotFound("the stored access token is older than 60 min")
 	}
 	return readyToken(s.name, s.token, s.expiry)
 }
@@ -111,7 +111,9 @@ type notFoundError struct{ reason string }
 func (e notFoundError) Error() string        { return e.reason }
 func (e notFoundError) Is(target error) bool { return target == ErrNotFound }
 
-func notFound(format string, args ...any) error {
+// NotFound is the error a Source returns when it does not exist here: its
+// text is just the reason (for doctor), and it matches ErrNotFound.
+func NotFound(format string, args ...any) error {
 	return notFoundError{reason: fmt.Sprintf(format, args...)}
 }
 
