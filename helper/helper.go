@@ -150,13 +150,15 @@ func (h *Helper) Add(c *credentials.Credentials) error {
 func checkSecret(username, secret string) error {
 	switch username {
 	case UsernameJSONKey:
-		return token.ValidateJSON([]byte(secret))
+		_, err := token.ValidateJSON([]byte(secret))
+		return err
 	case UsernameJSONKeyBase64:
 		data, err := decodeBase64(secret)
 		if err != nil {
 			return fmt.Errorf("the password of %s is not valid base64", UsernameJSONKeyBase64)
 		}
-		return token.ValidateJSON(data)
+		_, err = token.ValidateJSON(data)
+		return err
 	case UsernameAccessToken:
 		tok := strings.TrimSpace(secret)
 		if tok == "" {

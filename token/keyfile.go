@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/oauth2"
@@ -154,11 +155,27 @@ const (
 )
 
 // ValidateJSON checks that data is a credential JSON of a supported type
-// with the fields that type needs, without minting. Errors describe the
-// content, never quote it.
-func ValidateJSON(data []byte) error {
-	_, _, err := parseCredentialJSON(data)
-	return err
+// that x/oauth2 can build a token source from, without minting, and
+// returns its principal. Errors describe the content, never quote it.
+func ValidateJSON(data []byte) (principal string, err error) {
+	f, principal, err := parseCredentialJSON(data)
+	if err != nil {
+		return "", err
+	}
+	if _, err := googleTokenSource(context.Background(), f, data, nil); err != nil {
+		return "", err
+	}
+	return principal, nil
+}
+
+// ValidateFile is ValidateJSON for a file, read with the limits every
+// source applies (a regular file of at most 1 MiB, never blocking on a FIFO).
+func ValidateFile(path string) (principal string, err error) {
+	data, err := readCredentialFile(path)
+	if err != nil {
+		return "", err
+	}
+	return ValidateJSON(data)
 }
 
 // parseCredentialJSON decodes and checks a credential JSON and returns its
@@ -187,12 +204,6 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 	if err != nil {
 		return nil, err
 	}
-	creds, err := google.CredentialsFromJSONWithTypeAndParams(withHTTPClient(ctx),
-		data, google.CredentialsType(f.Type), google.CredentialsParams{Scopes: scopes})
-	secrets := f.secrets()
-	if err != nil {
-		return nil, fmt.Errorf("unusable %s credential: %s", f.Type, redact(err.Error(), secrets))
-	}
 	return &Credential{
 		Source:    source,
 		Kind:      f.Type,
@@ -200,12 +211,25 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 		Identity:  "json:" + hashHex(string(data), scopeKey(scopes)),
 		Cacheable: true,
 		TokenSource: &labelledTokenSource{
-			ts:      creds.TokenSource,
+			// Built on first use: x/oauth2 parses the JSON again, which
+			// costs more than a warm get does otherwise; a cache hit needs none of it.
+			build:   func() (oauth2.TokenSource, error) { return googleTokenSource(ctx, f, data, scopes) },
 			label:   source + ": " + describeCredential(f.Type, principal),
 			kind:    f.Type,
-			secrets: secrets,
+			secrets: f.secrets(),
 		},
 	}, nil
+}
+
+// googleTokenSource has x/oauth2 build the token source for a checked
+// credential JSON, its requests going through a retrying client bound to ctx.
+func googleTokenSource(ctx context.Context, f *credentialJSON, data []byte, scopes []string) (oauth2.TokenSource, error) {
+	creds, err := google.CredentialsFromJSONWithTypeAndParams(withHTTPClient(ctx),
+		data, google.CredentialsType(f.Type), google.CredentialsParams{Scopes: scopesOrDefault(scopes)})
+	if err != nil {
+		return nil, fmt.Errorf("unusable %s credential: %s", f.Type, redact(err.Error(), f.secrets()))
+	}
+	return creds.TokenSource, nil
 }
 
 // jsonProblem keeps the position of a syntax error but no file content.
@@ -335,13 +359,21 @@ func describeCredential(kind, principal string) string {
 // labelledTokenSource makes minting errors name the source and the
 // credential, explain the cause, and never carry secret material.
 type labelledTokenSource struct {
-	ts      oauth2.TokenSource
+	build   func() (oauth2.TokenSource, error)
 	label   string
 	kind    string
 	secrets []string
+
+	once     sync.Once
+	ts       oauth2.TokenSource
+	buildErr error
 }
 
 func (s *labelledTokenSource) Token() (*oauth2.Token, error) {
+	s.once.Do(func() { s.ts, s.buildErr = s.build() })
+	if s.buildErr != nil {
+		return nil, fmt.Errorf("%s: %w", s.label, s.buildErr)
+	}
 	tok, err := s.ts.Token()
 	if err != nil {
 		return nil, &mintError{msg: redact(s.label+": "+explainMintError(s.kind, err), s.secrets), err: err}
