@@ -6,6 +6,9 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,13 +102,29 @@ func serveProtocol(action string, stdio cmd.IO) int {
 	}
 	h, err := helper.New()
 	if err == nil {
-		err = credentials.HandleCommand(h, action, stdio.In, stdio.Out)
+		err = describeInputError(action, credentials.HandleCommand(h, action, stdio.In, stdio.Out))
 	}
 	if err != nil {
 		fmt.Fprintln(stdio.Out, oneLine(err))
 		return 1
 	}
 	return 0
+}
+
+// describeInputError explains the protocol library's bare decoding errors
+// (e.g. "unexpected EOF") by saying what stdin should have held.
+func describeInputError(action string, err error) error {
+	var syntax *json.SyntaxError
+	var wrongType *json.UnmarshalTypeError
+	if !errors.As(err, &syntax) && !errors.As(err, &wrongType) &&
+		!errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrTooLong) {
+		return err
+	}
+	want := "a server URL"
+	if action == credentials.ActionStore {
+		want = `a credentials JSON {"ServerURL":...,"Username":...,"Secret":...}`
+	}
+	return fmt.Errorf("%s: stdin must hold %s of at most 64 KiB: %w", action, want, err)
 }
 
 // oneLine keeps an error to the single line the protocol and users expect.
