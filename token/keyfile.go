@@ -214,7 +214,7 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 			// Built on first use: x/oauth2 parses the JSON again, which
 			// costs more than a warm get does otherwise; a cache hit needs none of it.
 			build:   func() (oauth2.TokenSource, error) { return googleTokenSource(ctx, f, data, scopes) },
-			label:   source + ": " + describeCredential(f.Type, principal),
+			label:   describeCredential(f.Type, principal),
 			kind:    f.Type,
 			secrets: f.secrets(),
 		},
@@ -356,8 +356,8 @@ func describeCredential(kind, principal string) string {
 	return kind + " " + principal
 }
 
-// labelledTokenSource makes minting errors name the source and the
-// credential, explain the cause, and never carry secret material.
+// labelledTokenSource makes minting errors name the credential (the caller
+// adds the source), explain the cause, and never carry secret material.
 type labelledTokenSource struct {
 	build   func() (oauth2.TokenSource, error)
 	label   string

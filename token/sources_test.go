@@ -418,8 +418,8 @@ func TestMintRetries(t *testing.T) {
 
 	g.FailNext(10, http.StatusInternalServerError, nil, "boom")
 	_, err := mustFind(t, FromJSON("stored key", key, nil)).TokenSource.Token()
-	if err == nil || !strings.Contains(err.Error(), "HTTP 500") || !strings.Contains(err.Error(), "stored key") {
-		t.Errorf("error %v, want HTTP 500 naming the source", err)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 500") || !strings.Contains(err.Error(), "retry@proj") {
+		t.Errorf("error %v, want HTTP 500 naming the service account", err)
 	}
 	if n := g.Count("jwt"); n != 9 {
 		t.Errorf("jwt requests = %d, want 9 (1+3 retries)", n)
@@ -455,10 +455,10 @@ func TestMintRefusalsNotRetriedAndSecretFree(t *testing.T) {
 		secrets []string
 	}{
 		{"revoked key", keyFileSource{path: keyPath, scopes: []string{CloudPlatformScope}}, "jwt",
-			[]string{"key file " + keyPath, email, "token endpoint refused the key: invalid_grant", "Invalid JWT Signature", "HTTP 400", "deleted or disabled"},
+			[]string{email, "token endpoint refused the key: invalid_grant", "Invalid JWT Signature", "HTTP 400", "deleted or disabled"},
 			[]string{privateKey, pemLine}},
 		{"invalid client", FromJSON("gcloud ADC", user, nil), "refresh",
-			[]string{"gcloud ADC", clientID, "invalid_client", "HTTP 401"},
+			[]string{clientID, "invalid_client", "HTTP 401"},
 			[]string{secret, refresh}},
 	}
 	for _, tt := range tests {
