@@ -48,6 +48,7 @@ registries get a fresh short-lived token, from the same credentials and
 cache as the credential helper. Point the Drone runner at it with
   DRONE_REGISTRY_PLUGIN_ENDPOINT=http://HOST:3000
   DRONE_REGISTRY_PLUGIN_TOKEN=<the same secret as DRONE_SECRET>
+(the Kubernetes runner calls the second one DRONE_REGISTRY_PLUGIN_SECRET).
 
 Environment:
   DRONE_SECRET   shared secret that signs the runner's requests (required, >= 16 bytes)

@@ -17,7 +17,7 @@ import (
 // ErrNoCredentials is what a person sees when no credential source exists:
 // token.ErrNoCredentials plus the next step to take. Every command that
 // needs a token says it the same way.
-var ErrNoCredentials = fmt.Errorf("%w: set GOOGLE_APPLICATION_CREDENTIALS or run docker-credential-gcp configure-docker --key-file KEY.json", token.ErrNoCredentials)
+var ErrNoCredentials = fmt.Errorf("%w: set GOOGLE_APPLICATION_CREDENTIALS, run docker-credential-gcp configure-docker --key-file KEY.json, or run gcloud auth application-default login once", token.ErrNoCredentials)
 
 // defaultTokenRegistry is the host whose credential the token, dockerconfig
 // and doctor commands use unless told otherwise.
