@@ -40,3 +40,11 @@ dist:
 bench:
 	go test -run '^$$' -bench . -benchmem ./token/ ./helper/
 	go test -run '^$$' -bench 'ProcessTimings' -benchtime 60x ./e2e/
+
+# Fuzz each target for $(FUZZTIME) (make fuzz FUZZTIME=5m); `make test` runs their seed corpora.
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzParseHostPolicy$$' -fuzztime $(FUZZTIME) ./helper
+	go test -run '^$$' -fuzz '^FuzzStoreInput$$' -fuzztime $(FUZZTIME) ./helper
+	go test -run '^$$' -fuzz '^FuzzStoredFile$$' -fuzztime $(FUZZTIME) ./helper
+	go test -run '^$$' -fuzz '^FuzzCacheFile$$' -fuzztime $(FUZZTIME) ./token
+	go test -run '^$$' -fuzz '^FuzzConfigRoundTrip$$' -fuzztime $(FUZZTIME) ./dockerconfig
