@@ -3,11 +3,41 @@
 // credential helper. main only dispatches to them.
 package cmd
 
-import "io"
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+)
 
 // IO is a command's standard streams, so tests can run commands in-process.
 type IO struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
+}
+
+// newFlags makes a command's flag set: GNU-style flags, parse errors on
+// stderr, and --help (the command's usage text, then its flags) on stdout.
+func newFlags(name, usage string, stdio IO) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(stdio.Err)
+	fs.Usage = func() { fmt.Fprint(stdio.Out, usage+fs.FlagUsages()) }
+	return fs
+}
+
+// parseFlags parses a command's flags; commands take no positional
+// arguments. help is true when --help was shown and the command is done.
+func parseFlags(fs *pflag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		return false, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	return false, nil
 }

@@ -1,11 +1,8 @@
 package cmd
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -13,16 +10,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spf13/pflag"
-
 	"github.com/docker-credential-gcp/docker-credential-gcp/config"
 	"github.com/docker-credential-gcp/docker-credential-gcp/dockerconfig"
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
 )
 
-// maxKeyFileSize bounds --key-file: real keys are a few KiB.
-const maxKeyFileSize = 1 << 20
 
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
            [--key-file PATH] [--dry-run] [--remove]
@@ -73,22 +66,14 @@ type registryEntry struct {
 // --remove takes out) our credHelpers entries in docker's config.json and
 // records --key-file and non-Google hosts in our settings.
 func ConfigureDocker(args []string, stdio IO) error {
-	fs := pflag.NewFlagSet("configure-docker", pflag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
+	fs := newFlags("configure-docker", configureDockerUsage, stdio)
 	registries := fs.StringSlice("registries", slices.Clone(helper.DefaultRegistries), "comma-separated registry `HOSTS` to route to this helper")
 	allRegions := fs.Bool("all-regions", false, "route every Artifact Registry region (<region>-docker.pkg.dev) and the gcr.io hosts")
 	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
 	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
 	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
-	fs.Usage = func() { fmt.Fprint(stdio.Out, configureDockerUsage+fs.FlagUsages()) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	if *remove && fs.Changed("key-file") {
 		return errors.New("--remove cannot be combined with --key-file")
@@ -397,36 +382,8 @@ func checkKeyFile(path string) (abs, principal string, err error) {
 	if abs, err = filepath.Abs(path); err != nil {
 		return "", "", fmt.Errorf("--key-file %s: %w", path, err)
 	}
-	fi, err := os.Stat(abs)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", "", fmt.Errorf("--key-file %s: no such file", abs)
-	case err != nil:
-		return "", "", fmt.Errorf("--key-file: %w", err)
-	case fi.IsDir():
-		return "", "", fmt.Errorf("--key-file %s: is a directory, not a key file", abs)
-	case !fi.Mode().IsRegular():
-		return "", "", fmt.Errorf("--key-file %s: not a regular file", abs)
-	case fi.Size() > maxKeyFileSize:
-		return "", "", fmt.Errorf("--key-file %s: %d bytes is too large for a key file (at most 1 MiB)", abs, fi.Size())
-	}
-	kf, err := os.Open(abs)
-	if err != nil {
+	if principal, err = token.ValidateFile(abs); err != nil {
 		return "", "", fmt.Errorf("--key-file: %w", err)
 	}
-	defer kf.Close()
-	data, err := io.ReadAll(io.LimitReader(kf, maxKeyFileSize+1))
-	if err != nil {
-		return "", "", fmt.Errorf("--key-file: reading %s: %w", abs, err)
-	}
-	if len(data) > maxKeyFileSize {
-		return "", "", fmt.Errorf("--key-file %s: too large for a key file (at most 1 MiB)", abs)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cred, err := token.FromJSON("--key-file", data, nil).Find(ctx)
-	if err != nil {
-		return "", "", fmt.Errorf("--key-file %s: %w", abs, err)
-	}
-	return abs, cred.Principal, nil
+	return abs, principal, nil
 }

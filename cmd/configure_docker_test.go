@@ -446,12 +446,12 @@ func TestConfigureDockerKeyFile(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte(" "), 1<<20+1)
 	for name, tc := range map[string]struct{ path, want string }{
-		"missing":      {filepath.Join(dir, "absent.json"), "no such file"},
+		"missing":      {filepath.Join(dir, "absent.json"), "file does not exist"},
 		"directory":    {dir, "is a directory"},
 		"not JSON":     {write("garbage.json", "-----BEGIN PRIVATE KEY-----"), "not a valid credential JSON"},
 		"no email":     {write("noemail.json", `{"type": "service_account", "private_key": "x"}`), "client_email"},
 		"unknown type": {write("weird.json", `{"type": "nonsense"}`), "--key-file"},
-		"too large":    {write("big.json", string(big)), "too large"},
+		"too large":    {write("big.json", string(big)), "larger than 1 MiB"},
 		"empty":        {write("empty.json", ""), "empty"},
 	} {
 		t.Run(name, func(t *testing.T) {

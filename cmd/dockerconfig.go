@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/oauth2"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
@@ -53,20 +52,12 @@ type dockerConfigAuth struct {
 // writes, and with --refresh keeps rewriting) a docker config.json holding
 // short-lived tokens for Google's registries.
 func DockerConfig(args []string, stdio IO) error {
-	fs := pflag.NewFlagSet("dockerconfig", pflag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
+	fs := newFlags("dockerconfig", dockerConfigUsage, stdio)
 	registries := fs.StringSlice("registries", nil, "registry `HOSTS`, comma-separated (default: the common Google registry hosts)")
 	output := fs.String("output", "", "write the config to `FILE` (atomically, mode 0600) instead of printing it")
 	refresh := fs.Bool("refresh", false, "with --output, keep running and rewrite FILE before its token expires")
-	fs.Usage = func() { fmt.Fprint(stdio.Out, dockerConfigUsage+fs.FlagUsages()) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	if *refresh && *output == "" {
 		return errors.New("--refresh needs --output FILE")

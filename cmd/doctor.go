@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/docker-credential-gcp/docker-credential-gcp/dockerconfig"
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
@@ -54,18 +52,10 @@ const helperName = "gcp"
 // cache, docker config and PATH. It returns an error, with the reason and
 // the next step, when no token can be obtained for the registry.
 func Doctor(args []string, stdio IO) error {
-	fs := pflag.NewFlagSet("doctor", pflag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
+	fs := newFlags("doctor", doctorUsage, stdio)
 	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` to check")
-	fs.Usage = func() { fmt.Fprint(stdio.Out, doctorUsage+fs.FlagUsages()) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 
 	r := &doctorReport{w: stdio.Out}

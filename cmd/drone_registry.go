@@ -16,7 +16,6 @@ import (
 
 	"github.com/drone/drone-go/drone"
 	"github.com/drone/drone-go/plugin/registry"
-	"github.com/spf13/pflag"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 )
@@ -69,20 +68,12 @@ func DroneRegistry(args []string, stdio IO) error {
 // droneRegistry is DroneRegistry with the shutdown signal as a context, so
 // tests can stop it.
 func droneRegistry(ctx context.Context, args []string, stdio IO) error {
-	flags := pflag.NewFlagSet("drone-registry", pflag.ContinueOnError)
-	flags.SetOutput(stdio.Err)
+	flags := newFlags("drone-registry", droneRegistryUsage, stdio)
 	bind := flags.String("bind", "", `address to listen on (overrides DRONE_BIND; default ":3000")`)
 	secretFile := flags.String("secret-file", "", "read the shared secret from this file instead of DRONE_SECRET")
 	hosts := flags.StringSlice("registries", helper.DefaultRegistries, "registry hosts to hand tokens for")
-	flags.Usage = func() { fmt.Fprint(stdio.Out, droneRegistryUsage+flags.FlagUsages()) }
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(flags, args); help || err != nil {
 		return err
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
 
 	secret, err := droneSecret(*secretFile)

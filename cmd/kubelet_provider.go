@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 )
 
@@ -71,17 +69,9 @@ registry, and an empty auth otherwise. Configure it in the kubelet's
 // KubeletCredentialProvider is the kubelet's exec plugin, so nodes outside
 // GKE pull from gcr.io and *.pkg.dev without a long-lived pull secret.
 func KubeletCredentialProvider(args []string, stdio IO) error {
-	flags := pflag.NewFlagSet("kubelet-credential-provider", pflag.ContinueOnError)
-	flags.SetOutput(stdio.Err)
-	flags.Usage = func() { fmt.Fprint(stdio.Out, kubeletUsage) }
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	flags := newFlags("kubelet-credential-provider", kubeletUsage, stdio)
+	if help, err := parseFlags(flags, args); help || err != nil {
 		return err
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", flags.Arg(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

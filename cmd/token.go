@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docker/docker-credential-helpers/credentials"
-	"github.com/spf13/pflag"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
@@ -57,19 +56,11 @@ type tokenJSON struct {
 // Token is the `token` (alias `print-access-token`) command: it prints an
 // access token and a newline, or as JSON with its expiry.
 func Token(args []string, stdio IO) error {
-	fs := pflag.NewFlagSet("token", pflag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
+	fs := newFlags("token", tokenUsage, stdio)
 	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` whose credential to use (a credential stored for it wins)")
 	format := fs.String("format", "text", "output `FORMAT`: text (the token alone) or json (token, type and expiry)")
-	fs.Usage = func() { fmt.Fprint(stdio.Out, tokenUsage+fs.FlagUsages()) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("--format %q: want text or json", *format)

@@ -119,9 +119,9 @@ func fileKind(mode fs.FileMode) string {
 func fileError(path string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return fmt.Errorf("%s does not exist: %w", path, fs.ErrNotExist)
+		return fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("cannot read %s: permission denied: %w", path, fs.ErrPermission)
+		return fmt.Errorf("cannot read %s: %w", path, fs.ErrPermission)
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -175,7 +175,10 @@ func ValidateFile(path string) (principal string, err error) {
 	if err != nil {
 		return "", err
 	}
-	return ValidateJSON(data)
+	if principal, err = ValidateJSON(data); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return principal, nil
 }
 
 // parseCredentialJSON decodes and checks a credential JSON and returns its
