@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -35,18 +36,17 @@ func instRepo(t *testing.T) string {
 // neither rebuilds the world nor reaches the network.
 func instGoEnv(t *testing.T) map[string]string {
 	t.Helper()
-	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS").Output()
+	out, err := exec.Command("go", "env", "-json", "GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS").Output()
 	if err != nil {
 		t.Fatalf("go env: %v", err)
 	}
-	vals := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(vals) != 4 {
-		t.Fatalf("go env printed %q", out)
+	env := map[string]string{}
+	if err := json.Unmarshal(out, &env); err != nil || len(env) != 4 {
+		t.Fatalf("go env printed %q: %v", out, err)
 	}
-	return map[string]string{
-		"GOCACHE": vals[0], "GOMODCACHE": vals[1], "GOPATH": vals[2], "GOFLAGS": vals[3],
-		"GOTOOLCHAIN": "local", "GOPROXY": "off",
-	}
+	env["GOTOOLCHAIN"] = "local"
+	env["GOPROXY"] = "off"
+	return env
 }
 
 // instGoBin is the directory holding the go command.
