@@ -16,7 +16,7 @@ type testDirs struct {
 // isolate points every variable the helper or the token sources read at
 // per-test temp dirs or empty values, and the metadata server at a closed
 // loopback port, so no test sees the developer's credentials or the network.
-func isolate(t *testing.T) testDirs {
+func isolate(t testing.TB) testDirs {
 	t.Helper()
 	root := t.TempDir()
 	d := testDirs{
@@ -50,7 +50,7 @@ func isolate(t *testing.T) testDirs {
 }
 
 // closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
+func closedPort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

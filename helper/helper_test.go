@@ -2,16 +2,10 @@ package helper
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/fake"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
 	"github.com/docker/docker-credential-helpers/credentials"
 	"golang.org/x/oauth2"
@@ -213,61 +208,19 @@ func TestGetUsesCache(t *testing.T) {
 	}
 }
 
-// fakeTokenEndpoint is a loopback stand-in for oauth2.googleapis.com/token.
-func fakeTokenEndpoint(t *testing.T, tok string) (*httptest.Server, *atomic.Int32) {
-	t.Helper()
-	var n atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		if err := r.ParseForm(); err != nil || r.Form.Get("assertion") == "" {
-			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, tok)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
-
-// serviceAccountKey returns a service-account key JSON minting at tokenURI.
-func serviceAccountKey(t *testing.T, email, tokenURI string) string {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.Marshal(map[string]string{
-		"type":           "service_account",
-		"project_id":     "proj",
-		"private_key_id": "kid1",
-		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email":   email,
-		"client_id":      "1234",
-		"token_uri":      tokenURI,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
-
 // TestStoredCredentials stores each kind of credential docker login can
 // send and checks that get serves it ahead of the default chain.
 func TestStoredCredentials(t *testing.T) {
 	isolate(t)
-	srv, mints := fakeTokenEndpoint(t, "ya29.from-key")
-	key := serviceAccountKey(t, "sa@proj.iam.gserviceaccount.com", srv.URL+"/token")
+	g := fake.NewGoogle(t)
+	const email = "sa@proj.iam.gserviceaccount.com"
+	key := string(g.ServiceAccountKey(t, email))
 	cases := []struct {
-		username, secret, want string
+		username, secret, want string // want "" means a token g issued to email
 	}{
-		{UsernameJSONKey, key, "ya29.from-key"},
-		{UsernameJSONKeyBase64, base64.StdEncoding.EncodeToString([]byte(key)), "ya29.from-key"},
-		{UsernameJSONKeyBase64, base64.RawURLEncoding.EncodeToString([]byte(key)), "ya29.from-key"},
+		{UsernameJSONKey, key, ""},
+		{UsernameJSONKeyBase64, base64.StdEncoding.EncodeToString([]byte(key)), ""},
+		{UsernameJSONKeyBase64, base64.RawURLEncoding.EncodeToString([]byte(key)), ""},
 		{UsernameAccessToken, "ya29.stored", "ya29.stored"},
 	}
 	for _, tc := range cases {
@@ -291,8 +244,13 @@ func TestStoredCredentials(t *testing.T) {
 				t.Errorf("List = %v, %v", list, err)
 			}
 			user, secret, err := h.Get("eu.gcr.io")
-			if err != nil || user != "oauth2accesstoken" || secret != tc.want {
-				t.Errorf("Get = %q, %q, %v; want %q", user, secret, err, tc.want)
+			if err != nil || user != "oauth2accesstoken" {
+				t.Fatalf("Get = %q, %v", user, err)
+			}
+			if issued, ok := g.Issued(secret); tc.want == "" && (!ok || issued.Principal != email) {
+				t.Errorf("Get returned a token the fake did not issue to %s (%+v, %v)", email, issued, ok)
+			} else if tc.want != "" && secret != tc.want {
+				t.Errorf("Get secret = %q, want %q", secret, tc.want)
 			}
 			if chain.Load() != 0 {
 				t.Error("the default chain was consulted despite a stored credential")
@@ -311,7 +269,7 @@ func TestStoredCredentials(t *testing.T) {
 			}
 		})
 	}
-	if n := mints.Load(); n != 3 {
+	if n := g.Count("jwt"); n != 3 {
 		t.Errorf("token endpoint called %d times, want 3", n)
 	}
 }
@@ -341,8 +299,8 @@ func TestStoredAccessTokenExpires(t *testing.T) {
 
 func TestDeleteDropsStoredCredentialsCache(t *testing.T) {
 	d := isolate(t)
-	srv, mints := fakeTokenEndpoint(t, "ya29.from-key")
-	key := serviceAccountKey(t, "sa@proj.iam.gserviceaccount.com", srv.URL+"/token")
+	g := fake.NewGoogle(t)
+	key := string(g.ServiceAccountKey(t, "sa@proj.iam.gserviceaccount.com"))
 	h := newTestHelper(t, notFoundSource("default", nil))
 	h.Cache = token.NewFileCache(filepath.Join(d.cache, "docker-credential-gcp"))
 	add := func() {
@@ -357,7 +315,7 @@ func TestDeleteDropsStoredCredentialsCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := mints.Load(); n != 1 {
+	if n := g.Count("jwt"); n != 1 {
 		t.Fatalf("minted %d times, want 1 (cached)", n)
 	}
 	if err := h.Delete("gcr.io"); err != nil {
@@ -370,7 +328,7 @@ func TestDeleteDropsStoredCredentialsCache(t *testing.T) {
 	if _, _, err := h.Get("gcr.io"); err != nil {
 		t.Fatal(err)
 	}
-	if n := mints.Load(); n != 2 {
+	if n := g.Count("jwt"); n != 2 {
 		t.Errorf("after erase and store, minted %d times in all, want 2 (cache dropped)", n)
 	}
 }
