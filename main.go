@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker-credential-helpers/credentials"
+	"golang.org/x/term"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/cmd"
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
@@ -132,11 +133,9 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
+// isTerminal reports whether r is an interactive terminal (not merely a
+// character device such as /dev/null).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

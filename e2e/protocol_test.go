@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -625,5 +626,43 @@ func TestProtoNotFoundFastBlackhole(t *testing.T) {
 	}
 	if r.Elapsed >= 1500*time.Millisecond {
 		t.Errorf("not-found answer took %v with a blackholed metadata server; want < 1.5 s", r.Elapsed)
+	}
+}
+
+// TestProtoTerminalHint: a person who types `docker-credential-gcp get` at a
+// terminal is told on stderr that the server URL is read from stdin; docker,
+// whose stdin is a pipe, and a redirect from /dev/null (a character device,
+// not a terminal) never see that line.
+func TestProtoTerminalHint(t *testing.T) {
+	e := NewEnv(t)
+	const hint = "reading the server URL"
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+
+	plain := e.Command(binary, "get")
+	plain.Stdin = devNull
+	var stdout, stderr strings.Builder
+	plain.Stdout, plain.Stderr = &stdout, &stderr
+	if err := plain.Run(); err == nil {
+		t.Fatal("get with empty stdin succeeded")
+	}
+	if strings.Contains(stderr.String(), hint) || stdout.String() != "no credentials server URL\n" {
+		t.Errorf("get < /dev/null: stdout %q, stderr %q; want only the protocol's error", stdout.String(), stderr.String())
+	}
+
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("util-linux `script` is not installed, so no pseudo-terminal can be given to the binary")
+	}
+	// script runs the helper on a pseudo-terminal; its own stdin (/dev/null)
+	// ends at once, which the terminal passes on as end of input.
+	tty := e.Command(script, "-qec", binary+" get", os.DevNull)
+	tty.Stdin = devNull
+	out, _ := tty.CombinedOutput()
+	if !strings.Contains(string(out), hint) || !strings.Contains(string(out), "no credentials server URL") {
+		t.Errorf("get on a terminal printed %q; want the stdin hint, then the protocol's error", out)
 	}
 }
