@@ -314,6 +314,22 @@ func TestInstallMake(t *testing.T) {
 		f.Close()
 	}
 
+	// Reproducible: the same source built in another directory gives the
+	// same bytes (-trimpath; version and commit only from -ldflags).
+	other := instCopyTree(t)
+	instMake(t, other, "build")
+	first, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := os.ReadFile(filepath.Join(other, "docker-credential-gcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, second) {
+		t.Error("make build in two directories gave different binaries; the build is not reproducible")
+	}
+
 	// make dist: the six platforms are planned (a full cross-build takes
 	// about 2 minutes on a cold 2-core machine, so only one is built).
 	plan := instMake(t, dir, "-n", "dist")
