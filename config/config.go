@@ -14,6 +14,9 @@ import (
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
 )
 
+// maxSize bounds what Load reads: a real settings file is a few hundred bytes.
+const maxSize = 1 << 20
+
 // Config is what `configure-docker` records for later `get`s.
 type Config struct {
 	// KeyFile is the absolute path of a service-account key to mint from
@@ -62,12 +65,12 @@ func Load() (Config, error) {
 	if err != nil {
 		return c, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, maxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}
 	if err != nil {
-		return c, fmt.Errorf("reading %s: %w", path, err)
+		return c, fmt.Errorf("reading settings: %w (fix or delete the file)", err)
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return c, fmt.Errorf("parsing %s: %w (fix or delete the file)", path, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/config"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
-	"github.com/gofrs/flock"
 )
 
 const (
@@ -131,20 +129,14 @@ func (s *Store) List() (map[string]string, error) {
 // oversized one an error naming the file and the way out.
 func (s *Store) read() (*storeFile, error) {
 	f := &storeFile{Credentials: map[string]Entry{}}
-	file, err := os.Open(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := atomicfile.ReadFile(s.Path, storeMaxSize)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return f, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading stored credentials: %w", err)
-	}
-	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, storeMaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading stored credentials %s: %w", s.Path, err)
-	}
-	if len(data) > storeMaxSize {
+	case errors.Is(err, atomicfile.ErrTooLarge):
 		return nil, fmt.Errorf("stored credentials %s are larger than %d bytes; remove the file and `docker login` again", s.Path, storeMaxSize)
+	case err != nil:
+		return nil, fmt.Errorf("reading stored credentials: %w", err)
 	}
 	// Unmarshal errors may quote the file's bytes, which hold secrets:
 	// report only the offset.
@@ -177,7 +169,7 @@ func (s *Store) update(change func(*storeFile) bool) error {
 	if err := os.MkdirAll(dir, storeDirPerm); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	lock := flock.New(s.Path+".lock", flock.SetPermissions(storeFilePerm))
+	lock := atomicfile.NewLock(s.Path+".lock", storeFilePerm)
 	ctx, cancel := context.WithTimeout(context.Background(), storeLockWait)
 	defer cancel()
 	ok, err := lock.TryLockContext(ctx, storeLockRetry)

@@ -31,13 +31,18 @@ const (
 	cacheDirPerm  fs.FileMode = 0o700
 	cacheFilePerm fs.FileMode = 0o600
 
+	// cacheMaxEntrySize bounds what is read of one entry: a few hundred
+	// bytes in practice.
+	cacheMaxEntrySize = 64 << 10
+
 	// freshFor is the validity a cached token must still have to be served
 	// without minting: long enough for a slow push started now to finish.
 	freshFor = 10 * time.Minute
 
 	// staleFor is the validity a cached token must still have to be served
-	// when minting fails (network down, 5xx): better a token good for a few
-	// minutes than a failed pull.
+	// when minting fails for a reason that may pass (network down, 5xx):
+	// better a token good for a few minutes than a failed pull. A refusal
+	// (a revoked key: 4xx) is reported instead, as SPEC §3 asks.
 	staleFor = 2 * time.Minute
 
 	// lockWait bounds how long a cold call waits for another process that
@@ -127,11 +132,11 @@ func (c *FileCache) path(identity string) string {
 }
 
 // read returns the entry at path if it is well-formed and belongs to
-// identity. Anything else (missing, unreadable, corrupt, another version or
-// identity) is a miss.
+// identity. Anything else (missing, unreadable, not a regular file,
+// oversized, corrupt, another version or identity) is a miss.
 func (c *FileCache) read(path, identity string) (cacheEntry, bool) {
 	var e cacheEntry
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFile(path, cacheMaxEntrySize)
 	if err != nil || json.Unmarshal(data, &e) != nil {
 		return cacheEntry{}, false
 	}
@@ -170,14 +175,12 @@ func (c *FileCache) ensureDir() error {
 
 // lock takes the cross-process lock of the entry at path, waiting at most
 // c.lockWait. It returns nil when the lock cannot be had; the caller then
-// mints without it. The lock is github.com/gofrs/flock: flock(2) on Unix,
-// LockFileEx on Windows, released by the kernel if the process dies; it is
-// small, maintained, and used by helm and others.
+// mints without it.
 func (c *FileCache) lock(path string) *flock.Flock {
 	if c.ensureDir() != nil {
 		return nil
 	}
-	l := flock.New(path[:len(path)-len(".json")]+".lock", flock.SetPermissions(cacheFilePerm))
+	l := atomicfile.NewLock(path[:len(path)-len(".json")]+".lock", cacheFilePerm)
 	ctx, cancel := context.WithTimeout(context.Background(), c.lockWait)
 	defer cancel()
 	if ok, err := l.TryLockContext(ctx, lockRetry); !ok || err != nil {
@@ -233,7 +236,7 @@ func (s *cachedTokenSource) refresh() (*oauth2.Token, error) {
 	}
 	tok, err := s.mint.Token()
 	if err != nil {
-		if ok && validFor(cached, staleFor) {
+		if ok && validFor(cached, staleFor) && !refused(err) {
 			return cached.token(), nil
 		}
 		return nil, err

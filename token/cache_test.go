@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,6 +291,45 @@ func TestCacheStaleIfError(t *testing.T) {
 			}
 			if !errors.Is(err, mintErr) {
 				t.Errorf("Token error = %v, want the mint's error", err)
+			}
+		})
+	}
+}
+
+// A refusal (4xx but 408 and 429) is not cured by waiting: it is reported,
+// not papered over with the cached token; a failure that may pass is.
+func TestCacheStaleNotServedOnRefusal(t *testing.T) {
+	retrieve := func(status int) error {
+		return &mintError{msg: "minting failed", err: &oauth2.RetrieveError{Response: &http.Response{StatusCode: status}}}
+	}
+	tests := []struct {
+		name       string
+		err        error
+		wantCached bool
+	}{
+		{"token endpoint 400", retrieve(http.StatusBadRequest), false},
+		{"token endpoint 401", retrieve(http.StatusUnauthorized), false},
+		{"IAM 403", fmt.Errorf("wrapped: %w", &statusError{status: http.StatusForbidden, msg: "IAM refused"}), false},
+		{"token endpoint 429", retrieve(http.StatusTooManyRequests), true},
+		{"token endpoint 503", retrieve(http.StatusServiceUnavailable), true},
+		{"metadata 500", &statusError{status: http.StatusInternalServerError, msg: "HTTP 500"}, true},
+		{"network", errors.New("dial tcp: connection refused"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewFileCache(t.TempDir())
+			m := &countingMint{validity: 5 * time.Minute}
+			cached := mustToken(t, c.TokenSource(cacheCred("id", m)))
+			m.fail(tt.err)
+			tok, err := c.TokenSource(cacheCred("id", m)).Token()
+			if tt.wantCached {
+				if err != nil || tok.AccessToken != cached.AccessToken {
+					t.Errorf("Token = %v, %v; want cached %q", tok, err, cached.AccessToken)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, tt.err) {
+				t.Errorf("Token = %v, %v; want the refusal", tok, err)
 			}
 		})
 	}

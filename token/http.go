@@ -120,6 +120,30 @@ func retryable(status int) bool {
 	return status == http.StatusTooManyRequests || status >= 500
 }
 
+// statusError is an endpoint's answer other than 200, explained for users.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// refused reports whether err is an endpoint refusing the credential: an
+// answer of 4xx other than 408 and 429 (a revoked key, a removed role).
+// Unlike a network failure or a 5xx, waiting does not cure it.
+func refused(err error) bool {
+	status := 0
+	var re *oauth2.RetrieveError
+	var se *statusError
+	switch {
+	case errors.As(err, &re) && re.Response != nil:
+		status = re.Response.StatusCode
+	case errors.As(err, &se):
+		status = se.status
+	}
+	return status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
+}
+
 // delay is the wait before retry attempt+1: Retry-After when the server
 // gave one, else baseDelay·2^attempt with jitter in [½, 1].
 func (t *retryTransport) delay(attempt int, retryAfter string) time.Duration {

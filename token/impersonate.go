@@ -183,5 +183,5 @@ func (s *impersonationTokenSource) refusal(status int, body []byte) error {
 	case status >= 500 || status == http.StatusTooManyRequests:
 		msg += ": IAM is failing or overloaded; try again later"
 	}
-	return errors.New(msg)
+	return &statusError{status: status, msg: msg}
 }

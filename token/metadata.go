@@ -151,7 +151,7 @@ func (s *metadataTokenSource) fetch() (*oauth2.Token, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, oneLine(string(body)))
+		return nil, &statusError{status: resp.StatusCode, msg: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, oneLine(string(body)))}
 	}
 	var r struct {
 		AccessToken string `json:"access_token"`

@@ -53,7 +53,9 @@ type Source interface {
 
 // Skipped records a source that did not exist and why.
 type Skipped struct {
+	// Source is the skipped source's Name.
 	Source string
+	// Reason says why it does not exist here, e.g. "GOOGLE_APPLICATION_CREDENTIALS is not set".
 	Reason string
 }
 

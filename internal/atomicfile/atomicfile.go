@@ -1,13 +1,24 @@
-// Package atomicfile writes files so that a reader sees either the old
-// content or the new, never a torn mix, and never a window where a secret is
-// readable by others.
+// Package atomicfile reads, writes and locks the small private files we
+// keep on disk. A write replaces the file atomically, so a reader sees
+// either the old content or the new, never a torn mix, and never a window
+// where a secret is readable by others. A read takes only a regular file of
+// bounded size, and neither a read nor a lock waits on a FIFO, so that
+// nothing planted at a path (a FIFO, /dev/zero) can hang or flood us.
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"github.com/gofrs/flock"
 )
+
+// ErrTooLarge is returned by ReadFile for a file over its size limit.
+var ErrTooLarge = errors.New("file too large")
 
 // WriteFile replaces path with data: it writes a temporary file with mode
 // perm in the same directory, syncs it and renames it over path.
@@ -39,4 +50,39 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadFile returns the content of path if it is a regular file of at most
+// limit bytes. It opens without blocking, so a FIFO at path is refused
+// rather than waited on; a device or directory is refused too, and a larger
+// file is ErrTooLarge. A missing file gives an error matching fs.ErrNotExist.
+func ReadFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, ErrTooLarge)
+	}
+	return data, nil
+}
+
+// NewLock returns the cross-process lock held on the file path (created
+// with mode perm if missing): flock(2) on Unix, LockFileEx on Windows,
+// released by the kernel if the process dies. The file is opened without
+// blocking, so a FIFO at path fails the lock rather than hanging it.
+func NewLock(path string, perm os.FileMode) *flock.Flock {
+	return flock.New(path, flock.SetPermissions(perm), flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NONBLOCK))
 }

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,5 +40,25 @@ func TestWriteFileMissingDirFailsWithPath(t *testing.T) {
 	}
 	if want := path; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name %s", err, want)
+	}
+}
+
+func TestReadFileLimits(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	if err := os.WriteFile(small, []byte("12345"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadFile(small, 5); err != nil || string(got) != "12345" {
+		t.Errorf("ReadFile at the limit = %q, %v; want the content", got, err)
+	}
+	if _, err := ReadFile(small, 4); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFile over the limit: %v, want ErrTooLarge", err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing"), 5); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := ReadFile(dir, 5); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("ReadFile of a directory: %v, want 'not a regular file'", err)
 	}
 }
