@@ -16,7 +16,6 @@ import (
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
 )
 
-
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
            [--key-file PATH] [--dry-run] [--remove]
 
@@ -317,7 +316,8 @@ func (c configureRun) applySettings(ch settingsChange) error {
 }
 
 // parseRegistries checks each host with helper.ParseHost and drops
-// duplicates and blanks.
+// duplicates and blanks. Errors name the host, never the argument as
+// typed: its user info may hold a password.
 func parseRegistries(hosts []string) ([]registryEntry, error) {
 	var out []registryEntry
 	seen := make(map[string]bool)
@@ -327,7 +327,7 @@ func parseRegistries(hosts []string) ([]registryEntry, error) {
 		}
 		host, err := helper.ParseHost(arg)
 		if err != nil {
-			return nil, fmt.Errorf("--registries %q: %w", arg, err)
+			return nil, fmt.Errorf("--registries: %w", err)
 		}
 		e := registryEntry{key: host, host: host, google: helper.IsGoogleRegistry(host)}
 		if !e.google {

@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 )
@@ -67,7 +64,10 @@ func DockerConfig(args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	hosts, err := dockerConfigHosts(h, *registries)
+	if len(*registries) == 0 {
+		*registries = helper.DefaultRegistries
+	}
+	hosts, err := allowedRegistries(h, *registries)
 	if err != nil {
 		return err
 	}
@@ -91,59 +91,21 @@ func DockerConfig(args []string, stdio IO) error {
 	return WriteDockerConfigLoop(ctx, *output, render, RefreshOptions{Refresh: *refresh}, logf)
 }
 
-// dockerConfigHosts validates the hosts given with --registries, sorted and
-// without duplicates, or returns the default set.
-func dockerConfigHosts(h *helper.Helper, registries []string) ([]string, error) {
-	if len(registries) == 0 {
-		registries = helper.DefaultRegistries
-	}
-	var hosts []string
-	for _, r := range registries {
-		host, err := allowedRegistry(h, r)
-		if err != nil {
-			return nil, fmt.Errorf("--registries %q: %w", r, err)
-		}
-		hosts = append(hosts, host)
-	}
-	slices.Sort(hosts)
-	return slices.Compact(hosts), nil
-}
-
-// renderDockerConfig mints (through the cache) a token for each host and
+// renderDockerConfig gets a token for each host (see tokensForHosts) and
 // returns the config.json text and the earliest expiry among the tokens
-// (zero when none said). Hosts served by the same credential share one
-// token, so the usual case costs one mint however many hosts there are.
+// (zero when none said).
 func renderDockerConfig(ctx context.Context, h *helper.Helper, hosts []string) ([]byte, time.Time, error) {
-	cfg := dockerConfigJSON{Auths: make(map[string]dockerConfigAuth, len(hosts))}
-	byIdentity := make(map[string]*oauth2.Token)
+	tokens, err := tokensForHosts(ctx, h, hosts)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	cfg := dockerConfigJSON{Auths: make(map[string]dockerConfigAuth, len(tokens))}
 	var expiry time.Time
-	for i, host := range hosts {
-		var tok *oauth2.Token
-		if i > 0 {
-			// Only a credential stored for this host can differ from the
-			// first host's; Resolve finds out without minting.
-			cred, _, err := h.Resolve(ctx, host)
-			if err != nil {
-				return nil, time.Time{}, fmt.Errorf("%s: %w", host, explainTokenError(err))
-			}
-			if cred.Identity != "" {
-				tok = byIdentity[cred.Identity]
-			}
-		}
-		if tok == nil {
-			t, cred, err := h.Token(ctx, host)
-			if err != nil {
-				return nil, time.Time{}, fmt.Errorf("%s: %w", host, explainTokenError(err))
-			}
-			tok = t
-			if cred.Identity != "" {
-				byIdentity[cred.Identity] = tok
-			}
-		}
-		auth := base64.StdEncoding.EncodeToString([]byte(helper.UsernameAccessToken + ":" + tok.AccessToken))
-		cfg.Auths[host] = dockerConfigAuth{Auth: auth}
-		if !tok.Expiry.IsZero() && (expiry.IsZero() || tok.Expiry.Before(expiry)) {
-			expiry = tok.Expiry
+	for _, t := range tokens {
+		auth := base64.StdEncoding.EncodeToString([]byte(helper.UsernameAccessToken + ":" + t.token.AccessToken))
+		cfg.Auths[t.host] = dockerConfigAuth{Auth: auth}
+		if !t.token.Expiry.IsZero() && (expiry.IsZero() || t.token.Expiry.Before(expiry)) {
+			expiry = t.token.Expiry
 		}
 	}
 	data, err := json.MarshalIndent(cfg, "", "\t")

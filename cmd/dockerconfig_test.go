@@ -191,3 +191,32 @@ func TestDockerConfigHelp(t *testing.T) {
 		}
 	}
 }
+
+// A --registries value may be a URL with user info; an error names the
+// host it found, never the password typed with it.
+func TestRegistriesErrorsDoNotEchoUserInfo(t *testing.T) {
+	const password = "s3cret-pw-in-url"
+	for _, tt := range []struct {
+		name    string
+		command func([]string, IO) error
+		value   string
+	}{
+		{"dockerconfig non-Google", DockerConfig, "https://ci:" + password + "@evil.com/"},
+		{"dockerconfig invalid host", DockerConfig, "https://ci:" + password + "@bad_host!/"},
+		{"configure-docker invalid host", ConfigureDocker, "https://ci:" + password + "@bad_host!/"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			withServiceAccountKey(t)
+			out, stderr, err := runInProcess(t, tt.command, "--registries", tt.value)
+			if err == nil {
+				t.Fatalf("--registries %s accepted", tt.value)
+			}
+			if !strings.Contains(err.Error(), "--registries") {
+				t.Errorf("error %q does not name --registries", err)
+			}
+			if strings.Contains(err.Error()+out+stderr, password) {
+				t.Errorf("the password in the URL is echoed: %q", err)
+			}
+		})
+	}
+}

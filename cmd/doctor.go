@@ -103,11 +103,17 @@ func (r *doctorReport) credentials(registry string) error {
 	if err != nil {
 		err = doctorFailure(err)
 		r.line(doctorFail, "%v", err)
+		for _, name := range sourcesAfter(h, len(skipped)) {
+			r.line(doctorSkip, "%s: not checked, the failing source above stops the search", name)
+		}
 		r.section("Token cache:")
 		r.cacheDir(h)
 		return err
 	}
 	r.line(doctorUsed, "%s", cred.Source)
+	for _, name := range sourcesAfter(h, len(skipped)) {
+		r.line(doctorSkip, "%s: not checked, %s comes first", name, cred.Source)
+	}
 
 	r.section("Identity:")
 	principal := cred.Principal
@@ -156,6 +162,20 @@ func (r *doctorReport) credentials(registry string) error {
 		r.line(doctorOK, "obtained (%s), valid until %s (%s left)", from, clock(tok.Expiry), minutesLeft(tok.Expiry))
 	}
 	return nil
+}
+
+// sourcesAfter names the sources Resolve never looked at: those after the
+// one that decided (found, or existed and failed). helper.Resolve tries the
+// credential stored for the host, then token.DefaultSources in order, so
+// after `skipped` skipped sources the deciding one is the stored credential
+// (skipped == 0) or DefaultSources[skipped-1].
+func sourcesAfter(h *helper.Helper, skipped int) []string {
+	sources := token.DefaultSources(token.Options{KeyFile: h.KeyFile})
+	var names []string
+	for _, s := range sources[min(skipped, len(sources)):] {
+		names = append(names, s.Name())
+	}
+	return names
 }
 
 // doctorFailure adds the next step to an error that stops `get`: where to
@@ -226,9 +246,11 @@ func (r *doctorReport) dockerConfig(registry string) {
 	if host, err := helper.ParseHost(registry); err == nil && !slices.Contains(hosts, host) {
 		hosts = append(hosts, host)
 	}
-	credHelpers := normaliseHosts(f.CredHelpers())
+	// docker looks credHelpers up by the registry's bare host name, exactly
+	// as written; a key such as "https://gcr.io" routes nothing.
+	credHelpers := f.CredHelpers()
 	auths := f.Auths()
-	var routed, other, missing, shadowing, stale []string
+	var routed, other, missing, misspelt, shadowing, stale []string
 	for _, host := range hosts {
 		v, ok := credHelpers[host]
 		switch {
@@ -238,6 +260,11 @@ func (r *doctorReport) dockerConfig(registry string) {
 			other = append(other, fmt.Sprintf("%s -> docker-credential-%s", host, v))
 		default:
 			missing = append(missing, host)
+			for key := range credHelpers {
+				if parsed, err := helper.ParseHost(key); err == nil && parsed == host {
+					misspelt = append(misspelt, fmt.Sprintf("credHelpers key %q routes nothing: docker looks up %q exactly (run docker-credential-gcp configure-docker)", key, host))
+				}
+			}
 		}
 		switch {
 		case !auths[host]:
@@ -255,6 +282,10 @@ func (r *doctorReport) dockerConfig(registry string) {
 	}
 	if len(missing) > 0 {
 		r.line(doctorWarn, "not routed to this helper: %s (run docker-credential-gcp configure-docker)", strings.Join(missing, ", "))
+	}
+	slices.Sort(misspelt)
+	for _, m := range misspelt {
+		r.line(doctorWarn, "%s", m)
 	}
 	if len(shadowing) > 0 {
 		r.line(doctorWarn, "static login in \"auths\" used instead of this helper for: %s (run configure-docker, then docker logout HOST)", strings.Join(shadowing, ", "))
@@ -278,19 +309,6 @@ func (r *doctorReport) path() {
 		return
 	}
 	r.line(doctorOK, "%s", p)
-}
-
-// normaliseHosts rewrites credHelpers' keys (which may be URLs such as
-// https://gcr.io/v1/) to bare hosts.
-func normaliseHosts(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if host, err := helper.ParseHost(k); err == nil {
-			k = host
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // clock formats t for the report, in UTC so pasted reports compare.

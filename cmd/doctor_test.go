@@ -339,3 +339,49 @@ func TestDoctorHelp(t *testing.T) {
 	}
 	assertContains(t, stdout, "Usage: docker-credential-gcp doctor", "--registry", "never prints a token")
 }
+
+// A source that shadows another (a stale GOOGLE_OAUTH_ACCESS_TOKEN hiding
+// GOOGLE_APPLICATION_CREDENTIALS) is the usual puzzle doctor must solve, so
+// the sources after the winner are named too, without being consulted.
+func TestDoctorNamesSourcesNotChecked(t *testing.T) {
+	g, _, keyPath := withServiceAccountKey(t)
+	t.Setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.shadowing-doctor-token")
+
+	out, _, err := runInProcess(t, Doctor)
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	for _, source := range []string{"GOOGLE_APPLICATION_CREDENTIALS (" + keyPath + ")", "configure-docker --key-file", "gcloud application default credentials", "metadata server"} {
+		if l := lineWith(out, source); !strings.Contains(l, "skip") || !strings.Contains(l, "not checked, GOOGLE_OAUTH_ACCESS_TOKEN comes first") {
+			t.Errorf("source %s after the winner: line %q, want it named as not checked:\n%s", source, l, out)
+		}
+	}
+	if n := g.Count("any"); n != 0 {
+		t.Errorf("%d requests to Google for sources after the winner, want 0", n)
+	}
+	assertNoSecret(t, out, "ya29.shadowing-doctor-token")
+}
+
+// docker looks credHelpers up by the bare host exactly as written, so a key
+// such as "https://gcr.io" routes nothing and doctor must not say it does.
+func TestDoctorCredHelpersKeysMatchExactly(t *testing.T) {
+	_, env, _ := withServiceAccountKey(t)
+	config := `{"credHelpers": {"https://gcr.io/": "gcp", "us.gcr.io": "gcp"}}`
+	if err := os.WriteFile(filepath.Join(env.Docker, "config.json"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, _, err := runInProcess(t, Doctor)
+	if err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	if l := lineWith(out, `route to "gcp"`); !strings.HasSuffix(l, ": us.gcr.io") {
+		t.Errorf("routed line %q, want us.gcr.io only", l)
+	}
+	if l := lineWith(out, "not routed to this helper"); !strings.Contains(l, ": gcr.io,") {
+		t.Errorf("not-routed line %q, want it to start with gcr.io", l)
+	}
+	if l := lineWith(out, `"https://gcr.io/"`); !strings.Contains(l, "warn") || !strings.Contains(l, `docker looks up "gcr.io" exactly`) {
+		t.Errorf("line for the misspelt key %q, want a warning", l)
+	}
+}

@@ -1,9 +1,14 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +34,8 @@ const (
 	// the signature but not the signed Date, so without this a captured
 	// request could be replayed for fresh tokens forever.
 	droneMaxSkew = 5 * time.Minute
+	// droneMaxBody caps a request body; Drone's requests are a few KiB.
+	droneMaxBody = 1 << 20
 	// droneTokenTimeout bounds one request's token fetches.
 	droneTokenTimeout = 30 * time.Second
 	// droneShutdownTimeout is how long in-flight requests get on SIGTERM.
@@ -92,7 +99,7 @@ func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	served, err := allowedHosts(h.Policy, *hosts)
+	served, err := allowedRegistries(h, *hosts)
 	if err != nil {
 		return err
 	}
@@ -139,31 +146,6 @@ func logCredentials(ctx context.Context, h *helper.Helper, host string, log *slo
 		return
 	}
 	log.Info("credentials", "source", cred.Source, "principal", cred.Principal)
-}
-
-// allowedHosts normalises the hosts to serve and refuses any the host
-// policy would not give a token, so a typo cannot send tokens elsewhere.
-func allowedHosts(policy helper.Policy, hosts []string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	for _, h := range hosts {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			continue
-		}
-		host, ok := policy.Allows(h)
-		if !ok {
-			return nil, fmt.Errorf("--registries: %q is not a Google registry (add it to DOCKER_CREDENTIAL_GCP_REGISTRIES to allow it)", h)
-		}
-		if !seen[host] {
-			seen[host] = true
-			out = append(out, host)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("--registries: no registry hosts to serve")
-	}
-	return out, nil
 }
 
 // serveDroneRegistry answers signed registry requests on ln until ctx is
@@ -244,16 +226,33 @@ func (u *unusedConns) closeAll() {
 }
 
 // droneGuard caps the request body, refuses stale signed requests (drone-go
-// signs the Date header but never checks it) and logs rejected requests.
+// signs the Date header but never checks it) and bodies that do not match
+// their signed Digest header (drone-go signs the header but never checks
+// it against the body), and logs rejected requests.
 func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		reject := func(why string) {
+			log.Warn("rejected request", "remote", r.RemoteAddr, "err", why)
+			http.Error(w, why, http.StatusBadRequest)
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, droneMaxBody)
 		if date, err := http.ParseTime(r.Header.Get("Date")); err == nil {
 			if skew := time.Since(date).Abs(); skew > droneMaxSkew {
-				log.Warn("rejected request", "remote", r.RemoteAddr, "err", "Date header is "+skew.Round(time.Second).String()+" off the server clock")
-				http.Error(w, "Date header too far from the server clock (replayed request or clock skew)", http.StatusBadRequest)
+				reject("Date header is " + skew.Round(time.Second).String() + " off the server clock (replayed request or clock skew)")
 				return
 			}
+		}
+		if digest := r.Header.Get("Digest"); digest != "" {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				reject("reading the request body: " + err.Error())
+				return
+			}
+			if err := checkDigest(digest, body); err != nil {
+				reject(err.Error())
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
@@ -261,6 +260,20 @@ func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
 			log.Warn("rejected request", "remote", r.RemoteAddr, "err", "missing or invalid signature, or malformed body (is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?)")
 		}
 	})
+}
+
+// checkDigest checks body against a Digest header as drone-go writes it,
+// "SHA-256=<base64 of the body's SHA-256>".
+func checkDigest(header string, body []byte) error {
+	alg, value, ok := strings.Cut(header, "=")
+	if !ok || !strings.EqualFold(alg, "SHA-256") {
+		return errors.New("unsupported Digest header (want SHA-256=...)")
+	}
+	sum := sha256.Sum256(body)
+	if subtle.ConstantTimeCompare([]byte(value), []byte(base64.StdEncoding.EncodeToString(sum[:]))) != 1 {
+		return errors.New("the body does not match the signed Digest header (altered or replayed request)")
+	}
+	return nil
 }
 
 // statusRecorder remembers the status a handler wrote.
@@ -286,20 +299,16 @@ type dronePlugin struct {
 func (p *dronePlugin) List(ctx context.Context, req *registry.Request) ([]*drone.Registry, error) {
 	ctx, cancel := context.WithTimeout(ctx, droneTokenTimeout)
 	defer cancel()
-	logArgs := []any{"repo", req.Repo.Slug, "build", req.Build.Number}
-	out := make([]*drone.Registry, 0, len(p.hosts))
-	principal := ""
-	for _, host := range p.hosts {
-		tok, cred, err := p.helper.Token(ctx, host)
-		if err != nil {
-			p.log.Error("registry request failed", append(logArgs, "host", host, "err", err)...)
-			return nil, fmt.Errorf("getting a token for %s: %w", host, err)
-		}
-		if cred != nil && principal == "" {
-			principal = cred.Principal
-		}
-		out = append(out, &drone.Registry{Address: host, Username: helper.UsernameAccessToken, Password: tok.AccessToken})
+	logArgs := []any{"repo", req.Repo.Slug, "build", req.Build.Number, "hosts", strings.Join(p.hosts, ",")}
+	tokens, err := tokensForHosts(ctx, p.helper, p.hosts)
+	if err != nil {
+		p.log.Error("registry request failed", append(logArgs, "err", err)...)
+		return nil, err
 	}
-	p.log.Info("registry request", append(logArgs, "hosts", strings.Join(p.hosts, ","), "principal", principal)...)
+	out := make([]*drone.Registry, 0, len(tokens))
+	for _, t := range tokens {
+		out = append(out, &drone.Registry{Address: t.host, Username: helper.UsernameAccessToken, Password: t.token.AccessToken})
+	}
+	p.log.Info("registry request", append(logArgs, "principal", tokens[0].cred.Principal)...)
 	return out, nil
 }

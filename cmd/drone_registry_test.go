@@ -3,6 +3,8 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -402,4 +404,83 @@ func writeSecretFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// signedDroneRequest is a request signed the way drone-go's client signs
+// it (Date and a Digest of digestBody among the signed headers), carrying
+// body, which a test may make differ from digestBody.
+func signedDroneRequest(t *testing.T, endpoint, digestBody, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(digestBody))
+	req.Header.Set("Accept", registry.V1)
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
+	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, "accept", "accept-encoding", "content-type", "date", "digest")
+	if err := signer.SignRequest("hmac-key", testDroneSecret, req); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// drone-go signs the Digest header but never compares it with the body, so
+// without a check a captured request's body could be swapped at will.
+func TestDroneRegistryRejectsBodyNotMatchingDigest(t *testing.T) {
+	g, _ := droneEnv(t, testDroneSecret)
+	s := startDrone(t)
+
+	const signed = `{"repo":{"slug":"octocat/hello-world"},"build":{"number":42}}`
+	for _, tt := range []struct {
+		name, body string
+		want       int
+	}{
+		{"matching body", signed, http.StatusOK},
+		{"swapped body", `{"repo":{"slug":"mallory/forged"},"build":{"number":1}}`, http.StatusBadRequest},
+	} {
+		res, err := http.DefaultClient.Do(signedDroneRequest(t, s.endpoint, signed, tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.want {
+			t.Errorf("%s: status %d (%s), want %d", tt.name, res.StatusCode, body, tt.want)
+		}
+	}
+	if n := g.Count("jwt"); n != 1 {
+		t.Errorf("%d token mints, want 1 (for the matching body only)", n)
+	}
+	if log := s.log.String(); strings.Contains(log, "mallory/forged") || !strings.Contains(log, "does not match the signed Digest") {
+		t.Errorf("the swapped body was served or its rejection not logged:\n%s", log)
+	}
+}
+
+// Without a usable token cache (DOCKER_CREDENTIAL_GCP_NO_CACHE, or a
+// read-only container without HOME) a request still mints once for all
+// the hosts it answers, not once per host.
+func TestDroneRegistryMintsOncePerRequestWithoutCache(t *testing.T) {
+	g, _ := droneEnv(t, testDroneSecret)
+	t.Setenv("DOCKER_CREDENTIAL_GCP_NO_CACHE", "1")
+	s := startDrone(t)
+
+	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), droneRequest())
+	if err != nil {
+		t.Fatalf("List: %v\nlog:\n%s", err, s.log)
+	}
+	if len(regs) != len(helper.DefaultRegistries) {
+		t.Fatalf("%d registries, want %d", len(regs), len(helper.DefaultRegistries))
+	}
+	for _, r := range regs {
+		if r.Password != regs[0].Password {
+			t.Errorf("%s got another token than %s", r.Address, regs[0].Address)
+		}
+	}
+	if n := g.Count("jwt"); n != 1 {
+		t.Errorf("%d token mints for one request over %d hosts without a cache, want 1", n, len(regs))
+	}
 }

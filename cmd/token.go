@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/docker/docker-credential-helpers/credentials"
+	"golang.org/x/oauth2"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
@@ -106,6 +109,70 @@ func allowedRegistry(h *helper.Helper, s string) (string, error) {
 		return "", fmt.Errorf("%s is not a Google registry (gcr.io, *.gcr.io, *.pkg.dev); add it to DOCKER_CREDENTIAL_GCP_REGISTRIES to send it a Google token", host)
 	}
 	return host, nil
+}
+
+// allowedRegistries is allowedRegistry for each host of a --registries
+// list, in the order given, without blanks or duplicates. Errors name the
+// host, never the argument as typed: its user info may hold a password.
+func allowedRegistries(h *helper.Helper, registries []string) ([]string, error) {
+	var hosts []string
+	for _, r := range registries {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		host, err := allowedRegistry(h, r)
+		if err != nil {
+			return nil, fmt.Errorf("--registries: %w", err)
+		}
+		if !slices.Contains(hosts, host) {
+			hosts = append(hosts, host)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, errors.New("--registries: no registry host given")
+	}
+	return hosts, nil
+}
+
+// hostToken is the token tokensForHosts got for one registry host.
+type hostToken struct {
+	host  string
+	token *oauth2.Token
+	cred  *token.Credential
+}
+
+// tokensForHosts gets a token (through the cache) for each host, in order.
+// Hosts served by the same credential share one token, so a request for
+// many hosts costs at most one mint per identity even when the cache is off
+// or unwritable (a server in a read-only container).
+func tokensForHosts(ctx context.Context, h *helper.Helper, hosts []string) ([]hostToken, error) {
+	out := make([]hostToken, 0, len(hosts))
+	byIdentity := make(map[string]*oauth2.Token)
+	for i, host := range hosts {
+		var tok *oauth2.Token
+		var cred *token.Credential
+		if i > 0 {
+			// Only a credential stored for this host can differ from the
+			// first host's; Resolve finds out without minting.
+			c, _, err := h.Resolve(ctx, host)
+			if err != nil {
+				return nil, fmt.Errorf("getting a token for %s: %w", host, explainTokenError(err))
+			}
+			cred, tok = c, byIdentity[c.Identity]
+		}
+		if tok == nil {
+			t, c, err := h.Token(ctx, host)
+			if err != nil {
+				return nil, fmt.Errorf("getting a token for %s: %w", host, explainTokenError(err))
+			}
+			tok, cred = t, c
+			if c.Identity != "" {
+				byIdentity[c.Identity] = t
+			}
+		}
+		out = append(out, hostToken{host: host, token: tok, cred: cred})
+	}
+	return out, nil
 }
 
 // explainTokenError turns "no credentials anywhere" into ErrNoCredentials,

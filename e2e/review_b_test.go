@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	httpsignatures "github.com/99designs/httpsignatures-go"
+	"github.com/drone/drone-go/plugin/registry"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/fake"
+)
+
+// revbDroneEnv is an isolated user whose drone-registry mints for email
+// from a service-account key at the fake Google endpoint.
+func revbDroneEnv(t *testing.T, email string) (*Env, *fake.Google) {
+	t.Helper()
+	g := fake.NewGoogle(t)
+	e := NewEnv(t)
+	e.Set("GOOGLE_APPLICATION_CREDENTIALS", g.WriteServiceAccountKey(t, t.TempDir(), email))
+	e.Set("DRONE_SECRET", srvSecret)
+	return e, g
+}
+
+// revbSignedPost sends body to endpoint signed as drone-go's client signs
+// (Date and the Digest of digestBody among the signed headers) and returns
+// the status and response body.
+func revbSignedPost(t *testing.T, endpoint, digestBody, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(digestBody))
+	req.Header.Set("Accept", registry.V1)
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
+	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, "accept", "accept-encoding", "content-type", "date", "digest")
+	if err := signer.SignRequest("hmac-key", srvSecret, req); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(data)
+}
+
+// A captured request's signature covers its Digest header, so its body
+// cannot be swapped for another one.
+func TestRevBDroneRegistryChecksBodyDigest(t *testing.T) {
+	t.Parallel()
+	e, g := revbDroneEnv(t, "revb-digest@proj.iam.gserviceaccount.com")
+	p, endpoint := srvDrone(t, e, "--bind", "127.0.0.1:0", "--registries", "gcr.io")
+
+	const signed = `{"repo":{"slug":"octocat/hello-world"},"build":{"number":7}}`
+	if code, body := revbSignedPost(t, endpoint, signed, `{"repo":{"slug":"mallory/forged"},"build":{"number":1}}`); code != http.StatusBadRequest {
+		t.Errorf("swapped body: status %d (%s), want 400", code, body)
+	}
+	if n := g.Count("any"); n != 0 {
+		t.Errorf("swapped body: %d token requests, want 0", n)
+	}
+	if code, body := revbSignedPost(t, endpoint, signed, signed); code != http.StatusOK || !strings.Contains(body, `"gcr.io"`) {
+		t.Errorf("matching body: status %d (%s), want 200 with gcr.io", code, body)
+	}
+	if code, _ := p.stop(t, 5*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	if log := p.log(); strings.Contains(log, "mallory/forged") || !strings.Contains(log, "does not match the signed Digest") {
+		t.Errorf("the swapped body was served or its rejection not logged:\n%s", log)
+	}
+}
+
+// In a container without HOME (no token cache) every request still mints
+// once for all its hosts, not once per host.
+func TestRevBDroneRegistryWithoutCacheMintsOncePerRequest(t *testing.T) {
+	t.Parallel()
+	e, g := revbDroneEnv(t, "revb-nocache@proj.iam.gserviceaccount.com")
+	for _, v := range []string{"HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"} {
+		e.Set(v, "")
+	}
+	_, endpoint := srvDrone(t, e, "--bind", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const requests = 3
+	client := registry.Client(endpoint, srvSecret, false)
+	for i := range requests {
+		regs, err := client.List(ctx, srvDroneRequest(i))
+		if err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		if len(regs) != len(cmdsDefaultHosts) {
+			t.Fatalf("%d registries, want %d", len(regs), len(cmdsDefaultHosts))
+		}
+	}
+	if n := g.Count("jwt"); n != requests {
+		t.Errorf("%d mints for %d requests over %d hosts without a cache, want %d", n, requests, len(cmdsDefaultHosts), requests)
+	}
+}
+
+// doctor names the sources after the one used, so a stale
+// GOOGLE_OAUTH_ACCESS_TOKEN hiding a key file is plain to see.
+func TestRevBDoctorNamesSourcesNotChecked(t *testing.T) {
+	t.Parallel()
+	e, g, key := cmdsKeyEnv(t, "revb-doctor@proj.iam.gserviceaccount.com")
+	const stale = "ya29.revb-stale-token"
+	e.Set("GOOGLE_OAUTH_ACCESS_TOKEN", stale)
+
+	d := cmdsMustRun(t, e, "", "doctor")
+	for _, want := range []string{
+		"used  GOOGLE_OAUTH_ACCESS_TOKEN",
+		"skip  GOOGLE_APPLICATION_CREDENTIALS (" + key + "): not checked, GOOGLE_OAUTH_ACCESS_TOKEN comes first",
+		"skip  metadata server (",
+	} {
+		if !strings.Contains(d.Stdout, want) {
+			t.Errorf("doctor lacks %q:\n%s", want, d.Stdout)
+		}
+	}
+	if n := g.Count("any"); n != 0 {
+		t.Errorf("%d token requests for sources after the winner, want 0", n)
+	}
+	cmdsAssertNoSecret(t, "doctor", d.Stdout+d.Stderr, stale)
+}
+
+// docker matches credHelpers keys exactly; doctor must not count
+// "https://gcr.io" as routing gcr.io.
+func TestRevBDoctorCredHelpersMatchExactly(t *testing.T) {
+	t.Parallel()
+	e, _, _ := cmdsKeyEnv(t, "revb-keys@proj.iam.gserviceaccount.com")
+	cmdsWriteConfig(t, e, `{"credHelpers": {"https://gcr.io": "gcp"}}`, 0o600)
+
+	d := cmdsMustRun(t, e, "", "doctor")
+	if strings.Contains(d.Stdout, `credHelpers route to "gcp"`) {
+		t.Errorf("doctor says a URL-shaped key routes to the helper:\n%s", d.Stdout)
+	}
+	if !strings.Contains(d.Stdout, `credHelpers key "https://gcr.io" routes nothing`) {
+		t.Errorf("doctor does not flag the key docker never matches:\n%s", d.Stdout)
+	}
+
+	// configure-docker adds the key docker does match, and doctor agrees.
+	cmdsMustRun(t, e, "", "configure-docker", "--registries", "gcr.io")
+	d = cmdsMustRun(t, e, "", "doctor")
+	if !strings.Contains(d.Stdout, `credHelpers route to "gcp": gcr.io`) {
+		t.Errorf("after configure-docker, doctor does not report gcr.io routed:\n%s", d.Stdout)
+	}
+}
