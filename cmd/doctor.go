@@ -103,7 +103,7 @@ func (r *doctorReport) credentials(registry string) error {
 	if err != nil {
 		err = doctorFailure(err)
 		r.line(doctorFail, "%v", err)
-		for _, name := range sourcesAfter(h, len(skipped)) {
+		for _, name := range sourcesAfter(h, host, len(skipped)) {
 			r.line(doctorSkip, "%s: not checked, the failing source above stops the search", name)
 		}
 		r.section("Token cache:")
@@ -111,7 +111,7 @@ func (r *doctorReport) credentials(registry string) error {
 		return err
 	}
 	r.line(doctorUsed, "%s", cred.Source)
-	for _, name := range sourcesAfter(h, len(skipped)) {
+	for _, name := range sourcesAfter(h, host, len(skipped)) {
 		r.line(doctorSkip, "%s: not checked, %s comes first", name, cred.Source)
 	}
 
@@ -165,14 +165,12 @@ func (r *doctorReport) credentials(registry string) error {
 }
 
 // sourcesAfter names the sources Resolve never looked at: those after the
-// one that decided (found, or existed and failed). helper.Resolve tries the
-// credential stored for the host, then token.DefaultSources in order, so
-// after `skipped` skipped sources the deciding one is the stored credential
-// (skipped == 0) or DefaultSources[skipped-1].
-func sourcesAfter(h *helper.Helper, skipped int) []string {
-	sources := token.DefaultSources(token.Options{KeyFile: h.KeyFile})
+// one that decided (found, or existed and failed), which comes right after
+// the skipped ones.
+func sourcesAfter(h *helper.Helper, host string, skipped int) []string {
+	sources := h.Sources(host)
 	var names []string
-	for _, s := range sources[min(skipped, len(sources)):] {
+	for _, s := range sources[min(skipped+1, len(sources)):] {
 		names = append(names, s.Name())
 	}
 	return names

@@ -251,13 +251,7 @@ func (h *Helper) List() (map[string]string, error) {
 // sources explain, for doctor, why earlier sources did not apply.
 func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, []token.Skipped, error) {
 	scopes := h.scopes()
-	defaults := h.sources
-	if defaults == nil {
-		defaults = token.DefaultSources
-	}
-	sources := append([]token.Source{&storedSource{h: h, host: host}},
-		defaults(token.Options{KeyFile: h.KeyFile, Scopes: scopes})...)
-	cred, skipped, err := token.Resolve(ctx, sources)
+	cred, skipped, err := token.Resolve(ctx, h.Sources(host))
 	if err != nil {
 		return nil, skipped, err
 	}
@@ -269,6 +263,17 @@ func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, [
 		cred = imp
 	}
 	return cred, skipped, nil
+}
+
+// Sources is the search order for host: the credential stored for it,
+// then token.DefaultSources.
+func (h *Helper) Sources(host string) []token.Source {
+	defaults := h.sources
+	if defaults == nil {
+		defaults = token.DefaultSources
+	}
+	return append([]token.Source{&storedSource{h: h, host: host}},
+		defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.scopes()})...)
 }
 
 // Token resolves the credential for host and returns an access token for
