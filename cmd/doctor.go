@@ -190,11 +190,11 @@ func doctorFailure(err error) error {
 func (r *doctorReport) cacheDir(h *helper.Helper) {
 	dir, err := token.DefaultCacheDir()
 	switch {
-	case err != nil:
-		r.line(doctorWarn, "disabled: %v; every call mints a token", err)
-		return
 	case h.Cache == nil:
 		r.line(doctorInfo, "disabled (%s)", helper.EnvNoCache)
+		return
+	case err != nil:
+		r.line(doctorWarn, "no cache dir: %v; every call mints a token (a long-running command keeps its token in memory)", err)
 		return
 	}
 	switch state, ok := dirState(dir); {

@@ -80,31 +80,44 @@ func TestRevBDroneRegistryChecksBodyDigest(t *testing.T) {
 	}
 }
 
-// In a container without HOME (no token cache) every request still mints
-// once for all its hosts, not once per host.
-func TestRevBDroneRegistryWithoutCacheMintsOncePerRequest(t *testing.T) {
+// In a container without HOME (no cache dir) the server keeps its token in
+// memory: one mint for every request and host. With the cache turned off
+// (DOCKER_CREDENTIAL_GCP_NO_CACHE=1) each request mints once for all its
+// hosts, never once per host.
+func TestRevBDroneRegistryWithoutCacheDir(t *testing.T) {
 	t.Parallel()
-	e, g := revbDroneEnv(t, "revb-nocache@proj.iam.gserviceaccount.com")
-	for _, v := range []string{"HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"} {
-		e.Set(v, "")
-	}
-	_, endpoint := srvDrone(t, e, "--bind", "127.0.0.1:0")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	for name, tc := range map[string]struct {
+		env       map[string]string
+		wantMints int
+	}{
+		"no HOME":  {map[string]string{"HOME": "", "XDG_CACHE_HOME": "", "XDG_CONFIG_HOME": ""}, 1},
+		"NO_CACHE": {map[string]string{"DOCKER_CREDENTIAL_GCP_NO_CACHE": "1"}, 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e, g := revbDroneEnv(t, "revb-nocache@proj.iam.gserviceaccount.com")
+			for k, v := range tc.env {
+				e.Set(k, v)
+			}
+			_, endpoint := srvDrone(t, e, "--bind", "127.0.0.1:0")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
 
-	const requests = 3
-	client := registry.Client(endpoint, srvSecret, false)
-	for i := range requests {
-		regs, err := client.List(ctx, srvDroneRequest(i))
-		if err != nil {
-			t.Fatalf("List: %v", err)
-		}
-		if len(regs) != len(cmdsDefaultHosts) {
-			t.Fatalf("%d registries, want %d", len(regs), len(cmdsDefaultHosts))
-		}
-	}
-	if n := g.Count("jwt"); n != requests {
-		t.Errorf("%d mints for %d requests over %d hosts without a cache, want %d", n, requests, len(cmdsDefaultHosts), requests)
+			const requests = 3
+			client := registry.Client(endpoint, srvSecret, false)
+			for i := range requests {
+				regs, err := client.List(ctx, srvDroneRequest(i))
+				if err != nil {
+					t.Fatalf("List: %v", err)
+				}
+				if len(regs) != len(cmdsDefaultHosts) {
+					t.Fatalf("%d registries, want %d", len(regs), len(cmdsDefaultHosts))
+				}
+			}
+			if n := g.Count("jwt"); n != tc.wantMints {
+				t.Errorf("%d mints for %d requests over %d hosts, want %d", n, requests, len(cmdsDefaultHosts), tc.wantMints)
+			}
+		})
 	}
 }
 

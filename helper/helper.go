@@ -87,9 +87,10 @@ func New() (*Helper, error) {
 		h.Store = store
 	}
 	if !cacheDisabled(os.Getenv(EnvNoCache)) {
-		if dir, err := token.DefaultCacheDir(); err == nil {
-			h.Cache = token.NewFileCache(dir)
-		}
+		// Without a cache dir (HOME unset) tokens still live in memory,
+		// which serves the long-running commands.
+		dir, _ := token.DefaultCacheDir()
+		h.Cache = token.NewFileCache(dir)
 	}
 	return h, nil
 }

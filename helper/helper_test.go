@@ -545,8 +545,8 @@ func TestNew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Store != nil || h.Cache != nil {
-			t.Errorf("without HOME: store %v, cache %v", h.Store, h.Cache)
+		if h.Store != nil || h.Cache == nil {
+			t.Errorf("without HOME: store %v, cache %v; want no store and a memory-only cache", h.Store, h.Cache)
 		}
 		h.sources = func(token.Options) []token.Source { return []token.Source{readySource("default", "ya29.x", nil)} }
 		if _, secret, err := h.Get("gcr.io"); err != nil || secret != "ya29.x" {

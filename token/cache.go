@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
@@ -57,19 +58,25 @@ const (
 
 // FileCache keeps minted access tokens on disk, one file per credential
 // identity, so that the many short-lived processes docker starts share one
-// token instead of each minting its own. It is safe for concurrent use by
-// goroutines and by processes; any failure of the cache itself is ignored
-// and only costs a mint.
+// token instead of each minting its own; a long-running process (the drone
+// extension, dockerconfig --refresh) also keeps them in memory. It is safe
+// for concurrent use by goroutines and by processes; any failure of the
+// cache itself is ignored and only costs a mint.
 type FileCache struct {
-	dir      string
+	dir      string // "" keeps tokens in memory only
 	lockWait time.Duration
 	flights  singleflight.Group
+
+	mu     sync.Mutex
+	memory map[string]cacheEntry // by identity: what this process last read or minted
 }
 
 // NewFileCache returns a cache in dir. Nothing touches the disk until a
-// token is needed; dir is created (0700) on the first write.
+// token is needed; dir is created (0700) on the first write. With dir ""
+// tokens are kept in this process's memory only, for servers that run
+// where no cache dir can be found (HOME unset).
 func NewFileCache(dir string) *FileCache {
-	return &FileCache{dir: dir, lockWait: lockWait}
+	return &FileCache{dir: dir, lockWait: lockWait, memory: map[string]cacheEntry{}}
 }
 
 // DefaultCacheDir is where the cache lives unless configured otherwise:
@@ -98,6 +105,12 @@ func (c *FileCache) TokenSource(cred *Credential) oauth2.TokenSource {
 // Drop erases the cached token of identity, so the next call mints anew.
 // A missing entry is not an error.
 func (c *FileCache) Drop(identity string) error {
+	c.mu.Lock()
+	delete(c.memory, identity)
+	c.mu.Unlock()
+	if c.dir == "" {
+		return nil
+	}
 	err := os.Remove(c.path(identity))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("dropping cached token: %w", err)
@@ -131,10 +144,34 @@ func (c *FileCache) path(identity string) string {
 	return filepath.Join(c.dir, hex.EncodeToString(sum[:])[:32]+".json")
 }
 
-// read returns the entry at path if it is well-formed and belongs to
+// read returns the freshest entry of identity this process knows: from
+// memory while it is fresh, else from the file at path.
+func (c *FileCache) read(path, identity string) (cacheEntry, bool) {
+	c.mu.Lock()
+	mem, inMemory := c.memory[identity]
+	c.mu.Unlock()
+	if inMemory && validFor(mem, freshFor) || c.dir == "" {
+		return mem, inMemory
+	}
+	e, ok := readEntryFile(path, identity)
+	if !ok {
+		return mem, inMemory
+	}
+	c.remember(e)
+	return e, true
+}
+
+// remember keeps e in memory for later calls in this process.
+func (c *FileCache) remember(e cacheEntry) {
+	c.mu.Lock()
+	c.memory[e.Identity] = e
+	c.mu.Unlock()
+}
+
+// readEntryFile returns the entry at path if it is well-formed and belongs to
 // identity. Anything else (missing, unreadable, not a regular file,
 // oversized, corrupt, another version or identity) is a miss.
-func (c *FileCache) read(path, identity string) (cacheEntry, bool) {
+func readEntryFile(path, identity string) (cacheEntry, bool) {
 	var e cacheEntry
 	data, err := atomicfile.ReadFile(path, cacheMaxEntrySize)
 	if err != nil || json.Unmarshal(data, &e) != nil {
@@ -148,13 +185,18 @@ func (c *FileCache) read(path, identity string) (cacheEntry, bool) {
 
 // write stores tok as the entry of identity; errors only mean it is not cached.
 func (c *FileCache) write(path, identity string, tok *oauth2.Token) error {
-	data, err := json.Marshal(cacheEntry{
+	e := cacheEntry{
 		Version:     cacheFormatVersion,
 		Identity:    identity,
 		AccessToken: tok.AccessToken,
 		TokenType:   tok.TokenType,
 		Expiry:      tok.Expiry,
-	})
+	}
+	c.remember(e)
+	if c.dir == "" {
+		return nil
+	}
+	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
@@ -177,7 +219,7 @@ func (c *FileCache) ensureDir() error {
 // c.lockWait. It returns nil when the lock cannot be had; the caller then
 // mints without it.
 func (c *FileCache) lock(path string) *flock.Flock {
-	if c.ensureDir() != nil {
+	if c.dir == "" || c.ensureDir() != nil {
 		return nil
 	}
 	l := atomicfile.NewLock(path[:len(path)-len(".json")]+".lock", cacheFilePerm)

@@ -236,11 +236,17 @@ func TestCacheUnusableDir(t *testing.T) {
 			m := &countingMint{validity: time.Hour}
 			mustToken(t, c.TokenSource(cacheCred("id", m)))
 			mustToken(t, c.TokenSource(cacheCred("id", m)))
-			if n := m.mints.Load(); n != 2 {
-				t.Errorf("mints = %d, want 2 (no caching)", n)
+			if n := m.mints.Load(); n != 1 {
+				t.Errorf("mints = %d, want 1 (kept in this process's memory)", n)
 			}
-			if _, ok := c.Lookup("id"); ok {
+			// Another process (a new FileCache) finds nothing on disk.
+			other := NewFileCache(dir)
+			if _, ok := other.Lookup("id"); ok {
 				t.Error("Lookup found an entry in an unusable dir")
+			}
+			mustToken(t, other.TokenSource(cacheCred("id", m)))
+			if n := m.mints.Load(); n != 2 {
+				t.Errorf("mints = %d, want 2 (nothing shared through the unusable dir)", n)
 			}
 		})
 	}
@@ -587,5 +593,40 @@ func BenchmarkNoCache(b *testing.B) {
 	cred := cacheCred("bench", noopMint{})
 	for b.Loop() {
 		mustToken(b, cred.TokenSource)
+	}
+}
+
+func TestCacheMemoryOnly(t *testing.T) {
+	c := NewFileCache("")
+	m := &countingMint{validity: time.Hour}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mustToken(t, c.TokenSource(cacheCred("id", m)))
+		}()
+	}
+	wg.Wait()
+	mustToken(t, c.TokenSource(cacheCred("id", m)))
+	if n := m.mints.Load(); n != 1 {
+		t.Errorf("mints = %d, want 1 for 51 calls in one process", n)
+	}
+	if exp, ok := c.Lookup("id"); !ok || time.Until(exp) < 50*time.Minute {
+		t.Errorf("Lookup = %v, %v; want the minted token's expiry", exp, ok)
+	}
+	if err := c.Drop("id"); err != nil {
+		t.Fatal(err)
+	}
+	mustToken(t, c.TokenSource(cacheCred("id", m)))
+	if n := m.mints.Load(); n != 2 {
+		t.Errorf("mints = %d after Drop, want 2", n)
+	}
+
+	short := &countingMint{validity: 5 * time.Minute}
+	mustToken(t, c.TokenSource(cacheCred("short", short)))
+	mustToken(t, c.TokenSource(cacheCred("short", short)))
+	if n := short.mints.Load(); n != 2 {
+		t.Errorf("a token with 5 min left was reused from memory (%d mints, want 2)", n)
 	}
 }
