@@ -19,6 +19,7 @@ test: lint
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
+	go tool staticcheck ./...
 
 install:
 	./install.sh

@@ -25,7 +25,7 @@ const (
 
 // tokenHTTPClient is the client for our own token requests, which always
 // carry their context.
-var tokenHTTPClient = newTokenClient(nil)
+var tokenHTTPClient = newTokenClient(context.Background())
 
 // newTokenClient returns a retrying client for token endpoints. Requests
 // without a context of their own get ctx: x/oauth2's service-account flow

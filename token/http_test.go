@@ -128,7 +128,7 @@ func TestRetryTransportStopsOnCancel(t *testing.T) {
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 503 || string(body) != http.StatusText(503) {
+		if resp.StatusCode != http.StatusServiceUnavailable || string(body) != http.StatusText(http.StatusServiceUnavailable) {
 			t.Errorf("got %d %q, want the last 503 answer", resp.StatusCode, body)
 		}
 	}
