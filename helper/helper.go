@@ -251,13 +251,12 @@ func (h *Helper) List() (map[string]string, error) {
 // DOCKER_CREDENTIAL_GCP_IMPERSONATE is set. It does not mint; the skipped
 // sources explain, for doctor, why earlier sources did not apply.
 func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, []token.Skipped, error) {
-	scopes := h.scopes()
 	cred, skipped, err := token.Resolve(ctx, h.Sources(host))
 	if err != nil {
 		return nil, skipped, err
 	}
 	if target := token.ImpersonationTarget(); target != "" {
-		imp, err := token.Impersonate(ctx, cred, target, scopes)
+		imp, err := token.Impersonate(ctx, cred, target, h.Scopes)
 		if err != nil {
 			return nil, skipped, fmt.Errorf("impersonating %s with %s: %w", target, cred.Source, err)
 		}
@@ -274,7 +273,7 @@ func (h *Helper) Sources(host string) []token.Source {
 		defaults = token.DefaultSources
 	}
 	return append([]token.Source{&storedSource{h: h, host: host}},
-		defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.scopes()})...)
+		defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.Scopes})...)
 }
 
 // Token resolves the credential for host and returns an access token for
@@ -296,13 +295,6 @@ func (h *Helper) Token(ctx context.Context, host string) (*oauth2.Token, *token.
 		return nil, cred, fmt.Errorf("getting a token from %s: empty access token", cred.Source)
 	}
 	return tok, cred, nil
-}
-
-func (h *Helper) scopes() []string {
-	if len(h.Scopes) == 0 {
-		return []string{token.CloudPlatformScope}
-	}
-	return h.Scopes
 }
 
 // storedSource is the credential stored for one host with `docker login`,
@@ -330,13 +322,13 @@ func (s *storedSource) Find(ctx context.Context) (*token.Credential, error) {
 	name := fmt.Sprintf("credential stored for %s (%s)", s.host, e.Username)
 	switch e.Username {
 	case UsernameJSONKey:
-		return token.FromJSON(name, []byte(e.Secret), s.h.scopes()).Find(ctx)
+		return token.FromJSON(name, []byte(e.Secret), s.h.Scopes).Find(ctx)
 	case UsernameJSONKeyBase64:
 		data, err := decodeBase64(e.Secret)
 		if err != nil {
 			return nil, fmt.Errorf("the stored %s is not valid base64; docker login again", UsernameJSONKeyBase64)
 		}
-		return token.FromJSON(name, data, s.h.scopes()).Find(ctx)
+		return token.FromJSON(name, data, s.h.Scopes).Find(ctx)
 	case UsernameAccessToken:
 		// Past its life the token package reports it as not found, and
 		// the search goes on to the next source.
