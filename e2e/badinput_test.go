@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -262,9 +261,7 @@ func TestBadKeyFile(t *testing.T) {
 		{"directory", func(t *testing.T, dir string) string { return dir }, "is a directory"},
 		{"FIFO", func(t *testing.T, dir string) string {
 			path := filepath.Join(dir, "key.fifo")
-			if err := syscall.Mkfifo(path, 0o600); err != nil {
-				t.Skipf("SKIP: cannot make a FIFO here: %v", err)
-			}
+			mkfifo(t, path)
 			return path
 		}, "not a regular file"},
 		{"unreadable file", func(t *testing.T, dir string) string {

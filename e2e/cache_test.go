@@ -506,3 +506,30 @@ func TestCacheStaleIfError(t *testing.T) {
 		protoExpectError(t, r, append(protoKeySecrets(t, key), cached), "503")
 	})
 }
+
+// A cached token is served in place of a failed mint only when the failure
+// may pass (network, 5xx). When the token endpoint refuses the key (revoked
+// or deleted: 400 invalid_grant, 401, 403) get must say so, as SPEC §3
+// demands, rather than hand out the old token.
+func TestCacheRefusalNotServedStale(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		status int
+		want   string
+	}{
+		{"400 invalid_grant", 0, "invalid_grant"},
+		{"401", http.StatusUnauthorized, "HTTP 401"},
+		{"403", http.StatusForbidden, "HTTP 403"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e, g, key := protoKeyEnv(t, protoSAEmail)
+			g.SetLifetime(5 * time.Minute) // < 10 min: the next get tries to mint
+			cached := cacheGet(t, e, "gcr.io")
+			g.RevokeWith(protoSAEmail, c.status)
+			r := cacheRunBounded(t, e, "gcr.io")
+			protoExpectError(t, r, append(protoKeySecrets(t, key), cached), "GOOGLE_APPLICATION_CREDENTIALS", "token endpoint refused the key", c.want)
+		})
+	}
+}

@@ -16,9 +16,9 @@ import (
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/fake"
 )
 
-// revbDroneEnv is an isolated user whose drone-registry mints for email
+// droneKeyEnv is an isolated user whose drone-registry mints for email
 // from a service-account key at the fake Google endpoint.
-func revbDroneEnv(t *testing.T, email string) (*Env, *fake.Google) {
+func droneKeyEnv(t *testing.T, email string) (*Env, *fake.Google) {
 	t.Helper()
 	g := fake.NewGoogle(t)
 	e := NewEnv(t)
@@ -27,10 +27,10 @@ func revbDroneEnv(t *testing.T, email string) (*Env, *fake.Google) {
 	return e, g
 }
 
-// revbSignedPost sends body to endpoint signed as drone-go's client signs
+// droneSignedPost sends body to endpoint signed as drone-go's client signs
 // (Date and the Digest of digestBody among the signed headers) and returns
 // the status and response body.
-func revbSignedPost(t *testing.T, endpoint, digestBody, body string) (int, string) {
+func droneSignedPost(t *testing.T, endpoint, digestBody, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
 	if err != nil {
@@ -57,19 +57,19 @@ func revbSignedPost(t *testing.T, endpoint, digestBody, body string) (int, strin
 
 // A captured request's signature covers its Digest header, so its body
 // cannot be swapped for another one.
-func TestRevBDroneRegistryChecksBodyDigest(t *testing.T) {
+func TestDroneRegistryChecksBodyDigest(t *testing.T) {
 	t.Parallel()
-	e, g := revbDroneEnv(t, "revb-digest@proj.iam.gserviceaccount.com")
+	e, g := droneKeyEnv(t, "drone-digest@proj.iam.gserviceaccount.com")
 	p, endpoint := srvDrone(t, e, "--bind", "127.0.0.1:0", "--registries", "gcr.io")
 
 	const signed = `{"repo":{"slug":"octocat/hello-world"},"build":{"number":7}}`
-	if code, body := revbSignedPost(t, endpoint, signed, `{"repo":{"slug":"mallory/forged"},"build":{"number":1}}`); code != http.StatusBadRequest {
+	if code, body := droneSignedPost(t, endpoint, signed, `{"repo":{"slug":"mallory/forged"},"build":{"number":1}}`); code != http.StatusBadRequest {
 		t.Errorf("swapped body: status %d (%s), want 400", code, body)
 	}
 	if n := g.Count("any"); n != 0 {
 		t.Errorf("swapped body: %d token requests, want 0", n)
 	}
-	if code, body := revbSignedPost(t, endpoint, signed, signed); code != http.StatusOK || !strings.Contains(body, `"gcr.io"`) {
+	if code, body := droneSignedPost(t, endpoint, signed, signed); code != http.StatusOK || !strings.Contains(body, `"gcr.io"`) {
 		t.Errorf("matching body: status %d (%s), want 200 with gcr.io", code, body)
 	}
 	if code, _ := p.stop(t, 5*time.Second); code != 0 {
@@ -84,7 +84,7 @@ func TestRevBDroneRegistryChecksBodyDigest(t *testing.T) {
 // memory: one mint for every request and host. With the cache turned off
 // (DOCKER_CREDENTIAL_GCP_NO_CACHE=1) each request mints once for all its
 // hosts, never once per host.
-func TestRevBDroneRegistryWithoutCacheDir(t *testing.T) {
+func TestDroneRegistryWithoutCacheDir(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
 		env       map[string]string
@@ -95,7 +95,7 @@ func TestRevBDroneRegistryWithoutCacheDir(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			e, g := revbDroneEnv(t, "revb-nocache@proj.iam.gserviceaccount.com")
+			e, g := droneKeyEnv(t, "drone-nocache@proj.iam.gserviceaccount.com")
 			for k, v := range tc.env {
 				e.Set(k, v)
 			}
@@ -118,52 +118,5 @@ func TestRevBDroneRegistryWithoutCacheDir(t *testing.T) {
 				t.Errorf("%d mints for %d requests over %d hosts, want %d", n, requests, len(cmdsDefaultHosts), tc.wantMints)
 			}
 		})
-	}
-}
-
-// doctor names the sources after the one used, so a stale
-// GOOGLE_OAUTH_ACCESS_TOKEN hiding a key file is plain to see.
-func TestRevBDoctorNamesSourcesNotChecked(t *testing.T) {
-	t.Parallel()
-	e, g, key := cmdsKeyEnv(t, "revb-doctor@proj.iam.gserviceaccount.com")
-	const stale = "ya29.revb-stale-token"
-	e.Set("GOOGLE_OAUTH_ACCESS_TOKEN", stale)
-
-	d := cmdsMustRun(t, e, "", "doctor")
-	for _, want := range []string{
-		"used  GOOGLE_OAUTH_ACCESS_TOKEN",
-		"skip  GOOGLE_APPLICATION_CREDENTIALS (" + key + "): not checked, GOOGLE_OAUTH_ACCESS_TOKEN comes first",
-		"skip  metadata server (",
-	} {
-		if !strings.Contains(d.Stdout, want) {
-			t.Errorf("doctor lacks %q:\n%s", want, d.Stdout)
-		}
-	}
-	if n := g.Count("any"); n != 0 {
-		t.Errorf("%d token requests for sources after the winner, want 0", n)
-	}
-	cmdsAssertNoSecret(t, "doctor", d.Stdout+d.Stderr, stale)
-}
-
-// docker matches credHelpers keys exactly; doctor must not count
-// "https://gcr.io" as routing gcr.io.
-func TestRevBDoctorCredHelpersMatchExactly(t *testing.T) {
-	t.Parallel()
-	e, _, _ := cmdsKeyEnv(t, "revb-keys@proj.iam.gserviceaccount.com")
-	cmdsWriteConfig(t, e, `{"credHelpers": {"https://gcr.io": "gcp"}}`, 0o600)
-
-	d := cmdsMustRun(t, e, "", "doctor")
-	if strings.Contains(d.Stdout, `credHelpers route to "gcp"`) {
-		t.Errorf("doctor says a URL-shaped key routes to the helper:\n%s", d.Stdout)
-	}
-	if !strings.Contains(d.Stdout, `credHelpers key "https://gcr.io" routes nothing`) {
-		t.Errorf("doctor does not flag the key docker never matches:\n%s", d.Stdout)
-	}
-
-	// configure-docker adds the key docker does match, and doctor agrees.
-	cmdsMustRun(t, e, "", "configure-docker", "--registries", "gcr.io")
-	d = cmdsMustRun(t, e, "", "doctor")
-	if !strings.Contains(d.Stdout, `credHelpers route to "gcp": gcr.io`) {
-		t.Errorf("after configure-docker, doctor does not report gcr.io routed:\n%s", d.Stdout)
 	}
 }
