@@ -37,12 +37,43 @@ if [ -z "$prefix" ]; then
 fi
 bindir=$prefix/bin
 
+cd "$(dirname "$0")"
+
+# The Go this needs is go.mod's "go" line: the lowest the dependencies allow.
+need=$(sed -n 's/^go \([0-9][0-9a-z.]*\)[[:space:]]*$/\1/p' go.mod)
+
 if ! command -v go >/dev/null 2>&1; then
-	echo "install.sh: Go is not installed or not on PATH; install Go 1.26 or newer from https://go.dev/dl/ and run ./install.sh again" >&2
+	echo "install.sh: Go is not installed or not on PATH; install Go $need or newer from https://go.dev/dl/ and run ./install.sh again" >&2
 	exit 1
 fi
 
-cd "$(dirname "$0")"
+# at_least HAVE WANT: whether Go version HAVE (1.26.3, 1.27rc1) is WANT or
+# newer. A missing patch number (a release candidate) sorts before .0.
+at_least() {
+	awk -v have="$1" -v want="$2" 'BEGIN {
+		split(have, h, "."); split(want, w, ".")
+		if (h[3] == "") h[3] = -1; if (w[3] == "") w[3] = -1
+		for (i = 1; i <= 3; i++) {
+			if (h[i] + 0 > w[i] + 0) exit 0
+			if (h[i] + 0 < w[i] + 0) exit 1
+		}
+		exit 0
+	}'
+}
+
+# Check the Go that is installed, not one go would download: unless the user
+# chose a GOTOOLCHAIN, the build runs with GOTOOLCHAIN=local, so it never
+# fetches a toolchain behind the user's back.
+have=$(cd / && GOTOOLCHAIN=local go env GOVERSION 2>/dev/null | sed -n '1s/^go\([0-9][0-9a-z.]*\).*/\1/p')
+if [ -n "$have" ] && ! at_least "$have" "$need"; then
+	if [ -z "${GOTOOLCHAIN:-}" ] || [ "$GOTOOLCHAIN" = local ]; then
+		echo "install.sh: this needs Go $need or newer (go.mod), but the go on PATH is Go $have. Install a newer Go from https://go.dev/dl/, or let go download Go $need for this build: GOTOOLCHAIN=go$need ./install.sh" >&2
+		exit 1
+	fi
+	echo "Go $have is older than the Go $need this needs; GOTOOLCHAIN=$GOTOOLCHAIN lets go fetch a newer one"
+fi
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+
 version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 tmp=$(mktemp -d)

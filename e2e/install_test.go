@@ -191,7 +191,7 @@ func TestInstallScriptWithoutGo(t *testing.T) {
 	if _, err := exec.LookPath("go"); err == nil {
 		for _, d := range filepath.SplitList(path) {
 			if _, err := os.Stat(filepath.Join(d, "go")); err == nil {
-				path = instToolDir(t, "sh", "id", "mktemp", "git", "dirname", "cp", "chmod", "mv", "mkdir", "rm", "cat")
+				path = instToolDir(t, "sh", "id", "mktemp", "git", "dirname", "cp", "chmod", "mv", "mkdir", "rm", "cat", "sed", "awk")
 				break
 			}
 		}
