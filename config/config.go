@@ -24,6 +24,21 @@ type Config struct {
 	KeyFile string `json:"key_file,omitempty"`
 	// Registries are extra hosts, beyond Google's own, that get a token.
 	Registries []string `json:"registries,omitempty"`
+	// Bindings tie a credential to chosen registry hosts
+	// (configure-docker --bind-credentials / --bind-impersonate).
+	Bindings []Binding `json:"bindings,omitempty"`
+}
+
+// Binding is the identity one registry host uses instead of the default
+// source chain: a credential file, an impersonation target, or both.
+type Binding struct {
+	// Host is the registry host, normalized as helper.ParseHost returns it.
+	Host string `json:"host"`
+	// CredentialFile is the absolute path of a credential JSON; "" means
+	// the default source chain.
+	CredentialFile string `json:"credential_file,omitempty"`
+	// Impersonate is a service-account e-mail the credential impersonates.
+	Impersonate string `json:"impersonate,omitempty"`
 }
 
 // Dir is the directory holding our settings and stored credentials:

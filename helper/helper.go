@@ -58,6 +58,8 @@ type Helper struct {
 	Policy Policy
 	// KeyFile is the key recorded by configure-docker --key-file.
 	KeyFile string
+	// Bindings tie a credential to chosen hosts (bindings.go).
+	Bindings Bindings
 	// Cache shares minted tokens across processes; nil means no cache.
 	Cache *token.FileCache
 	// Scopes requested for every token; empty means cloud-platform.
@@ -82,6 +84,9 @@ func New() (*Helper, error) {
 		Policy:  Policy{Extra: append(cfg.Registries, SplitRegistries(os.Getenv(EnvRegistries))...)},
 		KeyFile: cfg.KeyFile,
 		Scopes:  []string{token.CloudPlatformScope},
+	}
+	if h.Bindings, err = loadBindings(cfg.Bindings, os.Getenv(EnvBindings), h.Policy); err != nil {
+		return nil, err
 	}
 	if store, err := DefaultStore(); err == nil {
 		h.Store = store
@@ -247,15 +252,23 @@ func (h *Helper) List() (map[string]string, error) {
 }
 
 // Resolve finds the credential for host: one stored for it, else the
-// default source chain, wrapped in impersonation when
-// DOCKER_CREDENTIAL_GCP_IMPERSONATE is set. It does not mint; the skipped
-// sources explain, for doctor, why earlier sources did not apply.
+// host's binding, else the default source chain. Unless the stored
+// credential won, a binding's impersonation target (or, for unbound hosts,
+// DOCKER_CREDENTIAL_GCP_IMPERSONATE) wraps the result; a binding replaces
+// DOCKER_CREDENTIAL_GCP_IMPERSONATE for its hosts, and a stored credential
+// keeps it. It does not mint; the skipped sources explain, for doctor, why
+// earlier sources did not apply.
 func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, []token.Skipped, error) {
 	cred, skipped, err := token.Resolve(ctx, h.Sources(host))
 	if err != nil {
 		return nil, skipped, err
 	}
-	if target := token.ImpersonationTarget(); target != "" {
+	target := token.ImpersonationTarget()
+	// The stored credential is always first, so it won when nothing was skipped.
+	if b, bound := h.Bindings[host]; bound && len(skipped) > 0 {
+		target = b.Impersonate
+	}
+	if target != "" {
 		imp, err := token.Impersonate(ctx, cred, target, h.Scopes)
 		if err != nil {
 			return nil, skipped, fmt.Errorf("impersonating %s with %s: %w", target, cred.Source, err)
@@ -266,14 +279,18 @@ func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, [
 }
 
 // Sources is the search order for host: the credential stored for it,
-// then token.DefaultSources.
+// then the credential file bound to it, then token.DefaultSources.
 func (h *Helper) Sources(host string) []token.Source {
 	defaults := h.sources
 	if defaults == nil {
 		defaults = token.DefaultSources
 	}
-	return append([]token.Source{&storedSource{h: h, host: host}},
-		defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.Scopes})...)
+	sources := []token.Source{&storedSource{h: h, host: host}}
+	if b, ok := h.Bindings[host]; ok && b.CredentialFile != "" {
+		name := fmt.Sprintf("credential file %s bound to %s (%s)", b.CredentialFile, host, b.Origin)
+		sources = append(sources, token.FromFile(name, b.CredentialFile, h.Scopes))
+	}
+	return append(sources, defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.Scopes})...)
 }
 
 // Token resolves the credential for host and returns an access token for

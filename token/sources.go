@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -60,6 +62,32 @@ func (s jsonSource) Name() string { return s.name }
 
 func (s jsonSource) Find(ctx context.Context) (*Credential, error) {
 	return credentialFromJSON(ctx, s.name, s.data, s.scopes)
+}
+
+// FromFile is a source holding the credential JSON at path, such as one
+// bound to a registry. Someone named the file, so a missing one is an
+// error that stops the search, never a skipped source.
+func FromFile(name, path string, scopes []string) Source {
+	return fileSource{name: name, path: path, scopes: scopesOrDefault(scopes)}
+}
+
+type fileSource struct {
+	name   string
+	path   string
+	scopes []string
+}
+
+func (s fileSource) Name() string { return s.name }
+
+func (s fileSource) Find(ctx context.Context) (*Credential, error) {
+	data, err := readCredentialFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s does not exist; restore it or change the binding", s.path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return credentialFromJSON(ctx, s.name, data, s.scopes)
 }
 
 // FromAccessToken is a source holding a ready access token, such as one
