@@ -17,7 +17,8 @@ import (
 )
 
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
-           [--key-file PATH] [--dry-run] [--remove]
+           [--key-file PATH] [--bind-credentials PATH] [--bind-impersonate SA_EMAIL]
+           [--dry-run] [--remove]
 
 Routes Google's registries to this helper in docker's config.json
 ($DOCKER_CONFIG/config.json, default ~/.docker/config.json): it adds
@@ -37,16 +38,30 @@ gives it a Google token.
 file (the key itself is not copied); it is used when no other credential
 exists.
 
+--bind-credentials and --bind-impersonate give the hosts named by
+--registries (and only those) their own identity: a credential JSON of any
+kind (service account, external_account, ...), checked then recorded by path,
+and/or a service account to impersonate on top of it (or on top of whatever
+source would win otherwise). For those hosts the binding comes right after a
+credential stored with docker login and before every other source, and
+replaces DOCKER_CREDENTIAL_GCP_IMPERSONATE. Binding a host again replaces its
+binding. In CI, DOCKER_CREDENTIAL_GCP_BINDINGS says the same
+("HOST=/path/cred.json;HOST=impersonate:SA_EMAIL") and wins over the recorded
+binding for the hosts it names.
+
 --remove undoes this: it takes out the credHelpers entries that route to
 this helper (all of them, or only the hosts named by --registries or
 --all-regions) and forgets those hosts in the settings file; without
---registries and --all-regions it also forgets the recorded key file.
+--registries and --all-regions it also forgets the recorded key file. The
+bindings of the removed hosts are forgotten too.
 Entries for other helpers are never touched, and a credHelpers left empty is
 removed. --remove cannot be combined with --key-file.
 
 Examples:
   docker-credential-gcp configure-docker
   docker-credential-gcp configure-docker --registries europe-west1-docker.pkg.dev --key-file ~/keys/ci.json
+  docker-credential-gcp configure-docker --registries europe-docker.pkg.dev --bind-credentials ~/keys/release.json
+  docker-credential-gcp configure-docker --registries us-docker.pkg.dev --bind-impersonate pusher@my-project.iam.gserviceaccount.com
   docker-credential-gcp configure-docker --all-regions --dry-run
   docker-credential-gcp configure-docker --remove
 
@@ -71,11 +86,17 @@ func ConfigureDocker(args []string, stdio IO) error {
 	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
 	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
 	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
+	bindFile := fs.String("bind-credentials", "", "credential JSON `PATH` the --registries hosts (only) mint from (checked, then recorded)")
+	bindTarget := fs.String("bind-impersonate", "", "service account `SA_EMAIL` the --registries hosts (only) impersonate")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if *remove && fs.Changed("key-file") {
 		return errors.New("--remove cannot be combined with --key-file")
+	}
+	binding, err := bindingFlags(fs.Changed("bind-credentials"), fs.Changed("bind-impersonate"), *bindFile, *bindTarget, fs.Changed("registries"), *allRegions, *remove)
+	if err != nil {
+		return err
 	}
 
 	var entries []registryEntry
@@ -87,7 +108,6 @@ func ConfigureDocker(args []string, stdio IO) error {
 		if fs.Changed("registries") || !*allRegions {
 			hosts = append(hosts, *registries...)
 		}
-		var err error
 		if entries, err = parseRegistries(hosts); err != nil {
 			return err
 		}
@@ -95,7 +115,6 @@ func ConfigureDocker(args []string, stdio IO) error {
 
 	var keyPath, principal string
 	if *keyFile != "" {
-		var err error
 		if keyPath, principal, err = checkKeyFile(*keyFile); err != nil {
 			return err
 		}
@@ -109,7 +128,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	if *remove {
 		return c.remove(entries)
 	}
-	return c.add(entries, keyPath, principal)
+	return c.add(entries, keyPath, principal, binding)
 }
 
 // configureRun is one configure-docker invocation after its flags are
@@ -120,7 +139,7 @@ type configureRun struct {
 	dryRun bool
 }
 
-func (c configureRun) add(entries []registryEntry, keyPath, principal string) error {
+func (c configureRun) add(entries []registryEntry, keyPath, principal string, binding *newBinding) error {
 	f := c.file
 	keys := make([]string, len(entries))
 	for i, e := range entries {
@@ -155,6 +174,14 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string) er
 	if len(extras) > 0 {
 		settings.addRegistries = extras
 		settings.notes = append(settings.notes, fmt.Sprintf("non-Google registries %s, so 'get' gives them a Google token", strings.Join(extras, ", ")))
+	}
+	if binding != nil {
+		for _, e := range entries {
+			b := binding.Binding
+			b.Host = e.host
+			settings.bind = append(settings.bind, b)
+		}
+		settings.notes = append(settings.notes, fmt.Sprintf("binding for %s: %s", strings.Join(keys, ", "), binding.describe()))
 	}
 	if err := c.applySettings(settings); err != nil {
 		return err
@@ -246,17 +273,18 @@ func (c configureRun) saveDocker(noChange string) error {
 
 // settingsChange is what configure-docker changes in our own settings.
 type settingsChange struct {
-	keyFile          *string  // new key file, when given
-	addRegistries    []string // non-Google hosts to serve
-	removeRegistries []string // hosts to stop serving
-	removeAll        bool     // forget every registry and the key file
-	notes            []string // what is added, for the user
+	keyFile          *string          // new key file, when given
+	addRegistries    []string         // non-Google hosts to serve
+	removeRegistries []string         // hosts to stop serving
+	removeAll        bool             // forget every registry, binding and the key file
+	bind             []config.Binding // bindings to record, replacing a host's old one
+	notes            []string         // what is added, for the user
 }
 
 // applySettings loads our settings, applies ch and saves them when they
 // change (with --dry-run it only says what it would change).
 func (c configureRun) applySettings(ch settingsChange) error {
-	if ch.keyFile == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.removeAll {
+	if ch.keyFile == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.removeAll && len(ch.bind) == 0 {
 		return nil
 	}
 	path, err := config.Path()
@@ -267,7 +295,9 @@ func (c configureRun) applySettings(ch settingsChange) error {
 	if err != nil {
 		return err
 	}
-	next := config.Config{KeyFile: cfg.KeyFile, Registries: slices.Clone(cfg.Registries)}
+	next := cfg
+	next.Registries = slices.Clone(cfg.Registries)
+	next.Bindings = slices.Clone(cfg.Bindings)
 	notes := ch.notes
 	if ch.removeAll {
 		if cfg.KeyFile != "" {
@@ -275,6 +305,9 @@ func (c configureRun) applySettings(ch settingsChange) error {
 		}
 		if len(cfg.Registries) > 0 {
 			notes = append(notes, "forgot registries "+strings.Join(cfg.Registries, ", "))
+		}
+		for _, b := range cfg.Bindings {
+			notes = append(notes, "forgot the binding of "+b.Host)
 		}
 		next = config.Config{}
 	} else {
@@ -300,8 +333,9 @@ func (c configureRun) applySettings(ch settingsChange) error {
 		if len(next.Registries) == 0 {
 			next.Registries = nil
 		}
+		next.Bindings, notes = changeBindings(next.Bindings, ch, notes)
 	}
-	if next.KeyFile == cfg.KeyFile && slices.Equal(next.Registries, cfg.Registries) {
+	if next.KeyFile == cfg.KeyFile && slices.Equal(next.Registries, cfg.Registries) && slices.Equal(next.Bindings, cfg.Bindings) {
 		return nil
 	}
 	if c.dryRun {
@@ -374,16 +408,21 @@ func explicitPort(serverURL string) string {
 // at most 1 MiB holding a credential JSON we can use, without minting. It
 // returns the path and the key's principal.
 func checkKeyFile(path string) (abs, principal string, err error) {
+	return checkCredentialFile("--key-file", path)
+}
+
+// checkCredentialFile is checkKeyFile for any flag naming a credential file.
+func checkCredentialFile(flag, path string) (abs, principal string, err error) {
 	if rest, ok := strings.CutPrefix(path, "~/"); ok {
 		if home, herr := os.UserHomeDir(); herr == nil {
 			path = filepath.Join(home, rest)
 		}
 	}
 	if abs, err = filepath.Abs(path); err != nil {
-		return "", "", fmt.Errorf("--key-file %s: %w", path, err)
+		return "", "", fmt.Errorf("%s %s: %w", flag, path, err)
 	}
 	if principal, err = token.ValidateFile(abs); err != nil {
-		return "", "", fmt.Errorf("--key-file: %w", err)
+		return "", "", fmt.Errorf("%s: %w", flag, err)
 	}
 	return abs, principal, nil
 }

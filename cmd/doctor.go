@@ -93,6 +93,8 @@ func (r *doctorReport) credentials(registry string) error {
 		return err
 	}
 
+	r.binding(h, host)
+
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	r.section("Credential sources (first found wins):")
@@ -122,8 +124,8 @@ func (r *doctorReport) credentials(registry string) error {
 	}
 	r.line(doctorInfo, "principal: %s", principal)
 	r.line(doctorInfo, "kind: %s", cred.Kind)
-	if target := token.ImpersonationTarget(); target != "" {
-		r.line(doctorInfo, "impersonating: %s", target)
+	if strings.HasPrefix(cred.Kind, "impersonated:") {
+		r.line(doctorInfo, "impersonating: %s", cred.Principal)
 	}
 
 	r.section("Token cache:")
