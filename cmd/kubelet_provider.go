@@ -39,6 +39,12 @@ type kubeletRequest struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Image      string `json:"image"`
+	// ServiceAccountToken is the pod's service-account token, sent when
+	// the CredentialProviderConfig sets tokenAttributes (KEP-4412). Secret.
+	ServiceAccountToken string `json:"serviceAccountToken,omitempty"`
+	// ServiceAccountAnnotations are the annotations of the pod's service
+	// account that tokenAttributes asks the kubelet to pass.
+	ServiceAccountAnnotations map[string]string `json:"serviceAccountAnnotations,omitempty"`
 }
 
 // kubeletResponse is CredentialProviderResponse. CacheDuration is a
@@ -57,20 +63,43 @@ type kubeletAuthConfig struct {
 	Password string `json:"password"`
 }
 
-const kubeletUsage = `Usage: docker-credential-gcp kubelet-credential-provider
+const kubeletUsage = `Usage: docker-credential-gcp kubelet-credential-provider [--workload-identity-provider PROVIDER]
+           [--service-account-annotation-key KEY]
 
 Act as a kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1):
 read a CredentialProviderRequest on stdin, write a CredentialProviderResponse
 with a short-lived token for the image's registry when it is a Google
 registry, and an empty auth otherwise. Configure it in the kubelet's
 --image-credential-provider-config with matchImages gcr.io, *.gcr.io, *.pkg.dev.
+
+Without a service-account token in the request the node's credential is
+used (the same sources as 'get'). With tokenAttributes in the
+CredentialProviderConfig the kubelet sends the pod's service-account token:
+it is exchanged at Google's STS for the workload identity provider named by
+--workload-identity-provider, and when the pod's service account carries the
+annotation --service-account-annotation-key (default
+iam.gke.io/gcp-service-account), the Google service account it names is
+impersonated. A failed exchange or impersonation is an error: such a pod
+never pulls with the node's identity. STS and IAM endpoints can be changed
+with DOCKER_CREDENTIAL_GCP_STS_ENDPOINT and DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT
+(https, or http on loopback only).
+
+Flags:
 `
 
 // KubeletCredentialProvider is the kubelet's exec plugin, so nodes outside
 // GKE pull from gcr.io and *.pkg.dev without a long-lived pull secret.
 func KubeletCredentialProvider(args []string, stdio IO) error {
 	flags := newFlags("kubelet-credential-provider", kubeletUsage, stdio)
+	var pod kubeletPodOptions
+	flags.StringVar(&pod.provider, "workload-identity-provider", os.Getenv(envWorkloadIdentityProvider),
+		"workload identity pool `PROVIDER` (//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X) to exchange pods' service-account tokens at; default $"+envWorkloadIdentityProvider)
+	flags.StringVar(&pod.annotationKey, "service-account-annotation-key", defaultSAAnnotationKey,
+		"`KEY` of the service-account annotation naming the Google service account to impersonate")
 	if help, err := parseFlags(flags, args); help || err != nil {
+		return err
+	}
+	if err := pod.check(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,7 +111,7 @@ func KubeletCredentialProvider(args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	resp, err := answerKubelet(ctx, req)
+	resp, err := answerKubelet(ctx, req, pod)
 	if err != nil {
 		return err
 	}
@@ -123,7 +152,7 @@ func readKubeletRequest(r io.Reader) (*kubeletRequest, error) {
 
 // answerKubelet returns auth for the image's registry when the host policy
 // allows it, and an empty auth (minting nothing) otherwise.
-func answerKubelet(ctx context.Context, req *kubeletRequest) (*kubeletResponse, error) {
+func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptions) (*kubeletResponse, error) {
 	resp := &kubeletResponse{
 		APIVersion:   kubeletAPIVersion,
 		Kind:         kubeletResponseKind,
@@ -138,9 +167,9 @@ func answerKubelet(ctx context.Context, req *kubeletRequest) (*kubeletResponse, 
 	if _, ok := h.Policy.Allows(host); !ok {
 		return resp, nil
 	}
-	tok, _, err := h.Token(ctx, host)
+	tok, err := kubeletToken(ctx, h, host, req, pod)
 	if err != nil {
-		return nil, fmt.Errorf("getting a token for %s: %w", host, err)
+		return nil, err
 	}
 	resp.Auth[host] = kubeletAuthConfig{Username: helper.UsernameAccessToken, Password: tok.AccessToken}
 	resp.CacheDuration = kubeletCacheDuration(tok.Expiry, time.Now()).String()

@@ -300,18 +300,25 @@ func (h *Helper) Token(ctx context.Context, host string) (*oauth2.Token, *token.
 	if err != nil {
 		return nil, nil, err
 	}
+	tok, err := h.mint(cred)
+	return tok, cred, err
+}
+
+// mint returns an access token for cred, from the cache when one is fresh
+// enough.
+func (h *Helper) mint(cred *token.Credential) (*oauth2.Token, error) {
 	ts := cred.TokenSource
 	if h.Cache != nil {
 		ts = h.Cache.TokenSource(cred)
 	}
 	tok, err := ts.Token()
 	if err != nil {
-		return nil, cred, fmt.Errorf("getting a token from %s: %w", cred.Source, err)
+		return nil, fmt.Errorf("getting a token from %s: %w", cred.Source, err)
 	}
 	if tok == nil || tok.AccessToken == "" {
-		return nil, cred, fmt.Errorf("getting a token from %s: empty access token", cred.Source)
+		return nil, fmt.Errorf("getting a token from %s: empty access token", cred.Source)
 	}
-	return tok, cred, nil
+	return tok, nil
 }
 
 // storedSource is the credential stored for one host with `docker login`,

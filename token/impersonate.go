@@ -31,18 +31,7 @@ func ImpersonationTarget() string {
 // Connect endpoints (and tests), else defaultIAMEndpoint. It must be https
 // unless it is a loopback address, since it receives a bearer token.
 func iamEndpoint() (string, error) {
-	raw := strings.TrimSpace(os.Getenv("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT"))
-	if raw == "" {
-		return defaultIAMEndpoint, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT=%q is not an http(s) URL", raw)
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return "", fmt.Errorf("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT=%q must use https: it is sent an access token", raw)
-	}
-	return strings.TrimSuffix(raw, "/"), nil
+	return endpointFromEnv("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", defaultIAMEndpoint)
 }
 
 func isLoopback(host string) bool {

@@ -37,7 +37,9 @@ const (
 // minted token belongs to and how it was obtained.
 type Issued struct {
 	// Principal is the service-account e-mail (jwt), OAuth client ID
-	// (refresh), STS audience (sts) or impersonation target (iam).
+	// (refresh), STS audience (sts; the federated principal of the subject
+	// for tokens registered with TrustSubjectToken) or impersonation
+	// target (iam).
 	Principal string
 	// Scope is the space-separated scope the token was granted.
 	Scope string
@@ -68,7 +70,8 @@ type Google struct {
 	keyIDs    map[string]*serviceAccount // by private_key_id
 	refresh   map[string]oauthClient     // by refresh token
 	audiences map[string]bool
-	revoked   map[string]int // principal -> status, 0 meaning the endpoint's usual one
+	subjects  map[string]map[string]string // audience -> subject token -> principal
+	revoked   map[string]int               // principal -> status, 0 meaning the endpoint's usual one
 	trusted   []*Metadata
 	lifetime  time.Duration
 	latency   time.Duration
@@ -102,6 +105,7 @@ func NewGoogle(t testing.TB) *Google {
 		keyIDs:    map[string]*serviceAccount{},
 		refresh:   map[string]oauthClient{},
 		audiences: map[string]bool{},
+		subjects:  map[string]map[string]string{},
 		revoked:   map[string]int{},
 		lifetime:  defaultLifetime,
 	}
@@ -401,7 +405,12 @@ func (g *Google) serveSTS(w http.ResponseWriter, r *http.Request) {
 	aud := f.Get("audience")
 	g.mu.Lock()
 	known := g.audiences[aud]
+	subjects := g.subjects[aud]
+	principal, trusted := subjects[f.Get("subject_token")]
 	g.mu.Unlock()
+	if principal == "" {
+		principal = aud
+	}
 	switch {
 	case f.Get("grant_type") != tokenExchangeGrant:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Invalid grant_type: "+f.Get("grant_type"))
@@ -415,11 +424,15 @@ func (g *Google) serveSTS(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "Invalid requested_token_type.")
 	case !hasScope(f.Get("scope"), CloudPlatformScope):
 		oauthError(w, http.StatusBadRequest, "invalid_scope", "The scope must include "+CloudPlatformScope+".")
+	case subjects != nil && !trusted:
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "The ID Token could not be verified with the issuer's keys.")
+	case subjects != nil && f.Get("subject_token_type") != jwtTokenType:
+		oauthError(w, http.StatusBadRequest, "invalid_request", "The subject_token_type does not match the provider's type (OIDC: "+jwtTokenType+").")
 	default:
-		if g.rejectRevoked(w, http.StatusBadRequest, "The subject token is not valid for this audience.", aud) {
+		if g.rejectRevoked(w, http.StatusBadRequest, "The subject token is not valid for this audience.", aud, principal) {
 			return
 		}
-		g.answerToken(w, aud, f.Get("scope"), "sts", "")
+		g.answerToken(w, principal, f.Get("scope"), "sts", "")
 	}
 }
 
