@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -343,18 +342,7 @@ type srvKubeletResponse struct {
 
 func srvKubelet(t *testing.T, e *Env, image string) srvKubeletResponse {
 	t.Helper()
-	req := `{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"` + image + `"}`
-	r := cmdsMustRun(t, e, req, "kubelet-credential-provider")
-	dec := json.NewDecoder(strings.NewReader(r.Stdout))
-	dec.DisallowUnknownFields()
-	var resp srvKubeletResponse
-	if err := dec.Decode(&resp); err != nil {
-		t.Fatalf("%s: response %q: %v", image, r.Stdout, err)
-	}
-	if resp.APIVersion != "credentialprovider.kubelet.k8s.io/v1" || resp.Kind != "CredentialProviderResponse" || resp.CacheKeyType != "Registry" {
-		t.Errorf("%s: response header %+v", image, resp)
-	}
-	return resp
+	return podRun(t, e, `{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"`+image+`"}`)
 }
 
 func TestSrvKubeletCredentialProvider(t *testing.T) {
