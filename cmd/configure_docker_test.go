@@ -446,10 +446,13 @@ func TestConfigureDockerKeyFile(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte(" "), 1<<20+1)
 	for name, tc := range map[string]struct{ path, want string }{
-		"missing":      {filepath.Join(dir, "absent.json"), "file does not exist"},
-		"directory":    {dir, "is a directory"},
-		"not JSON":     {write("garbage.json", "-----BEGIN PRIVATE KEY-----"), "not a valid credential JSON"},
-		"no email":     {write("noemail.json", `{"type": "service_account", "private_key": "x"}`), "client_email"},
+		"missing":   {filepath.Join(dir, "absent.json"), "file does not exist"},
+		"directory": {dir, "is a directory"},
+		"not JSON":  {write("garbage.json", "-----BEGIN PRIVATE KEY-----"), "not a valid credential JSON"},
+		"no email":  {write("noemail.json", `{"type": "service_account", "private_key": "x"}`), "client_email"},
+		"damaged key": {write("damaged.json", `{"type": "service_account", "client_email": "ci@p.iam.gserviceaccount.com",
+			"private_key": "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY----- "}`),
+			"the private key in " + filepath.Join(dir, "damaged.json") + " is damaged (its line breaks are missing"},
 		"unknown type": {write("weird.json", `{"type": "nonsense"}`), "--key-file"},
 		"too large":    {write("big.json", string(big)), "larger than 1 MiB"},
 		"empty":        {write("empty.json", ""), "empty"},

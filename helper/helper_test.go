@@ -358,6 +358,7 @@ func TestAddErrors(t *testing.T) {
 	isolate(t)
 	const secret = "SUPERSECRETVALUE"
 	keyish := `{"type":"service_account","private_key":"` + secret + `"`
+	damaged := `{"type":"service_account","client_email":"ci@p.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY----- ` + secret + ` -----END PRIVATE KEY----- "}`
 	cases := []struct {
 		name string
 		c    credentials.Credentials
@@ -373,6 +374,8 @@ func TestAddErrors(t *testing.T) {
 		{"bad base64", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKeyBase64, Secret: secret + "!!"}, "not valid base64"},
 		{"base64 of junk", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKeyBase64, Secret: base64.StdEncoding.EncodeToString([]byte(secret))}, "not a valid credential JSON"},
 		{"empty token", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameAccessToken, Secret: "  "}, "empty"},
+		{"damaged private key", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: damaged}, "the private key in the credential JSON is damaged"},
+		{"damaged private key, base64", credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKeyBase64, Secret: base64.StdEncoding.EncodeToString([]byte(damaged))}, "download the key again"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -176,7 +176,7 @@ func ValidateFile(path string) (principal string, err error) {
 		return "", err
 	}
 	if principal, err = ValidateJSON(data); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", inFile(err, path)
 	}
 	return principal, nil
 }
@@ -227,6 +227,9 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 // googleTokenSource has x/oauth2 build the token source for a checked
 // credential JSON, its requests going through a retrying client bound to ctx.
 func googleTokenSource(ctx context.Context, f *credentialJSON, data []byte, scopes []string) (oauth2.TokenSource, error) {
+	if err := f.checkPrivateKeys(); err != nil {
+		return nil, err
+	}
 	creds, err := google.CredentialsFromJSONWithTypeAndParams(withHTTPClient(ctx),
 		data, google.CredentialsType(f.Type), google.CredentialsParams{Scopes: scopesOrDefault(scopes)})
 	if err != nil {
