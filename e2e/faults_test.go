@@ -132,9 +132,12 @@ func TestFaultTokenEndpoint(t *testing.T) {
 	t.Run("malformed JSON", func(t *testing.T) {
 		t.Parallel()
 		e, g := faultKeyEnv(t)
-		g.SetMalformed(true)
+		g.SetMalformed(true) // an HTML page, as a proxy or captive portal answers
 		r, _ := faultGet(t, e)
-		badAssertOneLine(t, r, true, "GOOGLE_APPLICATION_CREDENTIALS", faultSA)
+		badAssertOneLine(t, r, true, "GOOGLE_APPLICATION_CREDENTIALS", faultSA, "was an HTML page (HTTP 200)", "HTTPS_PROXY")
+		if strings.Contains(r.Stdout, "invalid character") {
+			t.Errorf("get shows the JSON decoder's complaint: %q", r.Stdout)
+		}
 	})
 
 	// A token endpoint that redirects elsewhere (here to plain HTTP on

@@ -68,8 +68,14 @@ type retryTransport struct {
 	ctx context.Context
 }
 
-// RoundTrip implements http.RoundTripper.
+// RoundTrip implements http.RoundTripper. An HTML answer, which no Google
+// endpoint gives, is an error saying so (see refuseHTML).
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.roundTrip(req)
+	return refuseHTML(req.URL, resp, err)
+}
+
+func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if t.ctx != nil && req.Context().Done() == nil {
 		req = req.WithContext(t.ctx)
 	}
@@ -141,7 +147,7 @@ func refused(err error) bool {
 	case errors.As(err, &se):
 		status = se.status
 	}
-	return status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
+	return status >= 400 && refusal(status)
 }
 
 // delay is the wait before retry attempt+1: Retry-After when the server

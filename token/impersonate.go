@@ -155,6 +155,9 @@ func (s *impersonationTokenSource) refusal(status int, body []byte) error {
 		detail = strings.TrimSpace(e.Error.Status + " " + oneLine(e.Error.Message))
 	}
 	msg := fmt.Sprintf("IAM refused to impersonate %s: HTTP %d", s.target, status)
+	if !refusal(status) {
+		msg = fmt.Sprintf("IAM %s (HTTP %d) while impersonating %s", failureClass(status), status, s.target)
+	}
 	if detail != "" {
 		msg += ": " + detail
 	}

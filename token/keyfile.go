@@ -402,6 +402,9 @@ func (e *mintError) Unwrap() error { return e.err }
 func explainMintError(kind string, err error) string {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
+		if html := explainHTMLAnswer(err.Error()); html != "" {
+			return html
+		}
 		return oneLine(err.Error())
 	}
 	status := 0
@@ -437,6 +440,14 @@ func explainMintError(kind string, err error) string {
 			msg += ": Google's token endpoint is failing or overloaded; try again later"
 		}
 		return msg
+	}
+	if !refusal(status) {
+		// An error code does not make a failing server's answer a refusal.
+		msg := fmt.Sprintf("token endpoint %s (HTTP %d): %s", failureClass(status), status, code)
+		if desc != "" {
+			msg += ": " + oneLine(desc)
+		}
+		return msg + ": Google's token endpoint is failing or overloaded; try again later"
 	}
 	msg := fmt.Sprintf("token endpoint refused %s: %s", what, code)
 	if desc != "" {
