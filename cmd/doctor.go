@@ -119,7 +119,11 @@ func (r *doctorReport) credentials(registry string) error {
 
 	r.section("Identity:")
 	principal := cred.Principal
-	if principal == "" {
+	switch {
+	case principal != "":
+	case cred.Kind == "authorized_user":
+		principal = "unknown (the credential file does not record its account; its client_id is the OAuth client's, shared by its users)"
+	default:
 		principal = "unknown (this source does not say)"
 	}
 	r.line(doctorInfo, "principal: %s", principal)

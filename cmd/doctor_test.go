@@ -169,6 +169,12 @@ func TestDoctorAuthorizedUserFromGcloud(t *testing.T) {
 		t.Errorf("used source line %q, want gcloud's ADC file", used)
 	}
 	assertContains(t, out, "authorized_user")
+	// The client_id is gcloud's OAuth client, the same for every user: it
+	// is not who the token stands for.
+	assertContains(t, out, "principal: unknown (the credential file does not record its account")
+	if strings.Contains(out, "client-id.apps.googleusercontent.com") {
+		t.Errorf("doctor shows the OAuth client_id as if it were an identity:\n%s", out)
+	}
 	assertNoSecret(t, out+stderr, clientSecret, refreshToken, tok)
 }
 

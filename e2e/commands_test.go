@@ -671,7 +671,10 @@ func TestCmdsDoctor(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := cmdsMustRun(t, e, "", "doctor")
-		for _, want := range []string{"used  gcloud application default credentials (" + adc + ")", "kind: authorized_user", "skip  GOOGLE_APPLICATION_CREDENTIALS"} {
+		if strings.Contains(d.Stdout, clientID) {
+			t.Errorf("doctor shows the OAuth client_id as the principal:\n%s", d.Stdout)
+		}
+		for _, want := range []string{"used  gcloud application default credentials (" + adc + ")", "kind: authorized_user", "principal: unknown", "skip  GOOGLE_APPLICATION_CREDENTIALS"} {
 			if !strings.Contains(d.Stdout, want) {
 				t.Errorf("doctor lacks %q:\n%s", want, d.Stdout)
 			}

@@ -217,7 +217,7 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 			// Built on first use: x/oauth2 parses the JSON again, which
 			// costs more than a warm get does otherwise; a cache hit needs none of it.
 			build:   func() (oauth2.TokenSource, error) { return googleTokenSource(ctx, f, data, scopes) },
-			label:   describeCredential(f.Type, principal),
+			label:   describeCredential(f, principal),
 			kind:    f.Type,
 			secrets: f.secrets(),
 		},
@@ -276,10 +276,9 @@ func (f *credentialJSON) check() (string, error) {
 				return "", missing("authorized_user", fld.name)
 			}
 		}
-		if f.Account != "" {
-			return f.Account, nil
-		}
-		return f.ClientID, nil
+		// client_id names the OAuth client (gcloud's is shared by
+		// everyone), not the user; only "account", when present, does.
+		return f.Account, nil
 	case typeExternalAccount, typeExternalAuthorizedUser:
 		if f.Audience == "" {
 			return "", missing(f.Type, "audience")
@@ -348,11 +347,15 @@ func impersonationTarget(u string) string {
 	return target
 }
 
-func describeCredential(kind, principal string) string {
+func describeCredential(f *credentialJSON, principal string) string {
+	kind := f.Type
 	switch kind {
 	case typeServiceAccount:
 		return "service account " + principal
 	case typeAuthorizedUser:
+		if principal == "" {
+			return "user credentials of OAuth client " + f.ClientID + " (account not recorded)"
+		}
 		return "user credentials " + principal
 	case typeExternalAccount, typeExternalAuthorizedUser:
 		return "workload identity federation " + principal

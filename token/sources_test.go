@@ -157,16 +157,23 @@ func TestEachJSONTypeMints(t *testing.T) {
 	saKey := g.ServiceAccountKey(t, "builder@proj.iam.gserviceaccount.com")
 	subject := writeTestFile(t, "oidc.jwt", []byte("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvIn0.c2ln"))
 	audience := "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/providers/gh"
+	withAccount := func(data []byte, account string) []byte {
+		return []byte(strings.Replace(string(data), "{", `{"account":"`+account+`",`, 1))
+	}
 	tests := []struct {
 		name, kind, principal, via string
 		data                       []byte
+		issuedTo                   string // when not principal
 	}{
-		{"service account", "service_account", "builder@proj.iam.gserviceaccount.com", "jwt", saKey},
-		{"authorized user", "authorized_user", "client-1.apps.googleusercontent.com", "refresh",
-			g.AuthorizedUserJSON("client-1.apps.googleusercontent.com", "secret-1", "1//refresh-1")},
-		{"external account", "external_account", audience, "sts", g.ExternalAccountJSON(subject, audience)},
+		{"service account", "service_account", "builder@proj.iam.gserviceaccount.com", "jwt", saKey, ""},
+		// client_id is the OAuth client, not the user: no principal.
+		{"authorized user", "authorized_user", "", "refresh",
+			g.AuthorizedUserJSON("client-1.apps.googleusercontent.com", "secret-1", "1//refresh-1"), "client-1.apps.googleusercontent.com"},
+		{"authorized user with its account", "authorized_user", "me@example.com", "refresh",
+			withAccount(g.AuthorizedUserJSON("client-2.apps.googleusercontent.com", "secret-2", "1//refresh-2"), "me@example.com"), "client-2.apps.googleusercontent.com"},
+		{"external account", "external_account", audience, "sts", g.ExternalAccountJSON(subject, audience), ""},
 		{"impersonated", "impersonated_service_account", "deployer@proj.iam.gserviceaccount.com", "iam",
-			g.ImpersonatedJSON(saKey, "deployer@proj.iam.gserviceaccount.com")},
+			g.ImpersonatedJSON(saKey, "deployer@proj.iam.gserviceaccount.com"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,8 +186,12 @@ func TestEachJSONTypeMints(t *testing.T) {
 			if !ok {
 				t.Fatalf("the fake did not issue %q", tok.AccessToken)
 			}
-			if is.Principal != tt.principal || is.Via != tt.via || is.Scope != CloudPlatformScope {
-				t.Errorf("issued %+v, want principal %q via %q scope cloud-platform", is, tt.principal, tt.via)
+			issuedTo := tt.principal
+			if tt.issuedTo != "" {
+				issuedTo = tt.issuedTo
+			}
+			if is.Principal != issuedTo || is.Via != tt.via || is.Scope != CloudPlatformScope {
+				t.Errorf("issued %+v, want principal %q via %q scope cloud-platform", is, issuedTo, tt.via)
 			}
 			if tok.Expiry.IsZero() {
 				t.Error("minted token has no expiry")
