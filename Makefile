@@ -49,6 +49,7 @@ bench:
 # Fuzz each target for $(FUZZTIME) (make fuzz FUZZTIME=5m); `make test` runs their seed corpora.
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseHostPolicy$$' -fuzztime $(FUZZTIME) ./helper
+	go test -run '^$$' -fuzz '^FuzzParseBindings$$' -fuzztime $(FUZZTIME) ./helper
 	go test -run '^$$' -fuzz '^FuzzStoreInput$$' -fuzztime $(FUZZTIME) ./helper
 	go test -run '^$$' -fuzz '^FuzzStoredFile$$' -fuzztime $(FUZZTIME) ./helper
 	go test -run '^$$' -fuzz '^FuzzCacheFile$$' -fuzztime $(FUZZTIME) ./token
