@@ -60,7 +60,7 @@ type tokenJSON struct {
 // access token and a newline, or as JSON with its expiry.
 func Token(args []string, stdio IO) error {
 	fs := newFlags("token", tokenUsage, stdio)
-	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` whose credential to use (a credential stored for it wins)")
+	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` whose credential to use (a credential stored for it, then its binding, wins)")
 	format := fs.String("format", "text", "output `FORMAT`: text (the token alone) or json (token, type and expiry)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBindingsPerRegistryIdentity binds a key file (configure-docker), an
@@ -150,4 +151,49 @@ func TestBindingsBadEnvironment(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// BenchmarkBindingWarmGet measures what a binding adds to docker's common
+// case, interleaving whole-process runs: version, a warm get of an unbound
+// host, of a host bound to a key file and of a host bound to an
+// impersonation target. Reported as medians (ms) and ratios to version.
+func BenchmarkBindingWarmGet(b *testing.B) {
+	e, g := benchKeyEnv(b)
+	e.Set("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", g.IAMURL())
+	key := g.WriteServiceAccountKey(b, b.TempDir(), "release@proj.iam.gserviceaccount.com")
+	e.Set("DOCKER_CREDENTIAL_GCP_BINDINGS", "europe-docker.pkg.dev="+key+";us-docker.pkg.dev=impersonate:pusher@proj.iam.gserviceaccount.com")
+	runs := []struct {
+		name, stdin string
+		args        []string
+		times       []time.Duration
+	}{
+		{name: "version", args: []string{"version"}},
+		{name: "unbound", stdin: "gcr.io", args: []string{"get"}},
+		{name: "bound-key", stdin: "europe-docker.pkg.dev", args: []string{"get"}},
+		{name: "bound-impersonate", stdin: "us-docker.pkg.dev", args: []string{"get"}},
+	}
+	for _, r := range runs {
+		benchRun(b, e, r.stdin, r.args...)
+	}
+	before := g.Count("any")
+	i := 0
+	for b.Loop() {
+		for j := range runs {
+			r := &runs[(i+j)%len(runs)]
+			r.times = append(r.times, benchRun(b, e, r.stdin, r.args...))
+		}
+		i++
+	}
+	if n := g.Count("any") - before; n != 0 {
+		b.Fatalf("warm gets sent %d requests", n)
+	}
+	version := benchMedian(runs[0].times)
+	for _, r := range runs {
+		m := benchMedian(r.times)
+		b.ReportMetric(benchMs(m), r.name+"-ms")
+		if r.name != "version" {
+			b.ReportMetric(float64(m)/float64(version), r.name+"/version")
+		}
+	}
+	b.ReportMetric(0, "ns/op")
 }
