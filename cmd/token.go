@@ -152,8 +152,8 @@ func tokensForHosts(ctx context.Context, h *helper.Helper, hosts []string) ([]ho
 		var tok *oauth2.Token
 		var cred *token.Credential
 		if i > 0 {
-			// Only a credential stored for this host can differ from the
-			// first host's; Resolve finds out without minting.
+			// A credential stored for this host or its binding can differ
+			// from the first host's; Resolve finds out without minting.
 			c, _, err := h.Resolve(ctx, host)
 			if err != nil {
 				return nil, fmt.Errorf("getting a token for %s: %w", host, explainTokenError(err))
