@@ -70,6 +70,17 @@ func TestBindingsPerRegistryIdentity(t *testing.T) {
 		t.Errorf("warm gets sent %d requests", n)
 	}
 
+	// Other commands that serve hosts honour the bindings too.
+	auths := cmdsDockerConfigAuths(t, []byte(cmdsMustRun(t, e, "", "dockerconfig", "--registries", "europe-docker.pkg.dev,us-docker.pkg.dev,gcr.io").Stdout))
+	for host, want := range map[string]string{"europe-docker.pkg.dev": eu, "us-docker.pkg.dev": us, "gcr.io": gcr} {
+		if auths[host] != "oauth2accesstoken:"+want {
+			t.Errorf("dockerconfig: %s does not carry its own identity's token", host)
+		}
+	}
+	if tok := strings.TrimSpace(cmdsMustRun(t, e, "", "token", "--registry", "europe-docker.pkg.dev").Stdout); tok != eu {
+		t.Error("token --registry europe-docker.pkg.dev does not print the bound identity's token")
+	}
+
 	// doctor names the binding, its origin, and that other hosts do not see it.
 	out := cmdsMustRun(t, e, "", "doctor", "--registry", "europe-docker.pkg.dev").Stdout
 	for _, want := range []string{
