@@ -287,7 +287,7 @@ func (h *Helper) Sources(host string) []token.Source {
 	}
 	sources := []token.Source{&storedSource{h: h, host: host}}
 	if b, ok := h.Bindings[host]; ok && b.CredentialFile != "" {
-		name := fmt.Sprintf("credential file %s bound to %s (%s)", b.CredentialFile, host, b.Origin)
+		name := fmt.Sprintf("credential file %s bound to %s", b.CredentialFile, host)
 		sources = append(sources, token.FromFile(name, b.CredentialFile, h.Scopes))
 	}
 	return append(sources, defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.Scopes})...)
