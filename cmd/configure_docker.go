@@ -121,6 +121,9 @@ func ConfigureDocker(args []string, stdio IO) error {
 	}
 
 	f, err := dockerconfig.Load(dockerconfig.Path())
+	if errors.Is(err, dockerconfig.ErrInvalid) {
+		return fmt.Errorf("refusing to modify %w", err)
+	}
 	if err != nil {
 		return err
 	}

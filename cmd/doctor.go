@@ -237,6 +237,12 @@ func (r *doctorReport) dockerConfig(registry string) {
 	path := dockerconfig.Path()
 	r.section("Docker config: " + path)
 	f, err := dockerconfig.Load(path)
+	var invalid *dockerconfig.InvalidError
+	if errors.As(err, &invalid) {
+		// The section title names the file already.
+		r.line(doctorFail, "%s; docker ignores the file too: fix it or move it away", invalid.Detail)
+		return
+	}
 	if err != nil {
 		r.line(doctorFail, "%v", err)
 		return

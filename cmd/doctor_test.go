@@ -391,3 +391,20 @@ func TestDoctorCredHelpersKeysMatchExactly(t *testing.T) {
 		t.Errorf("line for the misspelt key %q, want a warning", l)
 	}
 }
+
+// doctor only reads docker's config: a broken one is reported with where
+// it breaks, without "refusing to modify" and without repeating the path
+// the section title already shows.
+func TestDoctorBrokenDockerConfig(t *testing.T) {
+	env := isolateEnv(t)
+	path := filepath.Join(env.Docker, "config.json")
+	writeFile(t, path, "{\n\t\"auths\": {},\n}\n", 0o600)
+	out, _, _ := runInProcess(t, Doctor)
+	assertContains(t, out, "Docker config: "+path+"\n  FAIL  it is not valid JSON: invalid character '}' looking for beginning of object key string at line 3, column 1; docker ignores the file too: fix it or move it away")
+	if strings.Contains(out, "refusing") {
+		t.Errorf("doctor says it refuses to modify a file it only reads:\n%s", out)
+	}
+	if n := strings.Count(out, path); n != 1 {
+		t.Errorf("doctor prints %s %d times, want once:\n%s", path, n, out)
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/jsonpos"
 )
 
 // maxSize bounds what Load reads: a real settings file is a few hundred bytes.
@@ -81,14 +83,16 @@ func Load() (Config, error) {
 		return c, nil
 	}
 	data, err := atomicfile.ReadFile(path, maxSize)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		// ENOTDIR: HOME (or XDG_CONFIG_HOME) is a regular file, so no
+		// settings can exist below it; that is no settings, as with HOME unset.
 		return c, nil
 	}
 	if err != nil {
 		return c, fmt.Errorf("reading settings: %w (fix or delete the file)", err)
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
-		return c, fmt.Errorf("parsing %s: %w (fix or delete the file)", path, err)
+		return c, fmt.Errorf("parsing %s: %s (fix or delete the file)", path, jsonpos.Describe(err, data))
 	}
 	return c, nil
 }

@@ -34,11 +34,25 @@ func TestLoadCorruptNamesFile(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	dir, _ := EnsureDir()
 	path := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("{\n  \"key_file\": \"/k.json\",\n}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load()
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Load of corrupt file = %v; want error naming %s", err, path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "at line 3, column 1") {
+		t.Fatalf("Load of corrupt file = %v; want error naming %s and the line and column", err, path)
+	}
+}
+
+// HOME (or XDG_CONFIG_HOME) set to a regular file holds no settings, as
+// when it is unset: it is not an error for get.
+func TestLoadUnderARegularFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "home")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("HOME", file)
+	if c, err := Load(); err != nil || c.KeyFile != "" || c.Registries != nil {
+		t.Fatalf("Load with HOME a regular file = %+v, %v; want no settings", c, err)
 	}
 }

@@ -14,9 +14,11 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"syscall"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/jsonpos"
 )
 
 // credHelpersKey is the one top-level key this package re-renders.
@@ -31,13 +33,20 @@ const maxSymlinks = 40
 // Load's error wraps it and names the file.
 var ErrInvalid = errors.New("invalid docker config")
 
-type invalidError struct{ path, detail string }
+// InvalidError is a config.json that is not a docker config: Path says
+// which, Detail what is wrong with it (with a line and column where JSON
+// gives one). It matches ErrInvalid.
+type InvalidError struct{ Path, Detail string }
 
-func (e *invalidError) Error() string {
-	return fmt.Sprintf("refusing to modify %s: %s: fix it or move it away", e.path, e.detail)
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("%s: %s; fix it or move it away", e.Path, e.Detail)
 }
 
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// utf8BOM is the byte-order mark some Windows editors put first.
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 // Path is docker's config file: $DOCKER_CONFIG/config.json, else
 // ~/.docker/config.json, as the docker CLI itself decides.
@@ -90,7 +99,7 @@ func Load(path string) (*File, error) {
 	}
 	f := &File{path: path, target: target}
 	data, err := os.ReadFile(target)
-	if errors.Is(err, fs.ErrNotExist) {
+	if notThere(err) {
 		return f, nil
 	}
 	if err != nil {
@@ -114,7 +123,7 @@ func resolveSymlinks(path string) (string, error) {
 	p := path
 	for range maxSymlinks {
 		fi, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
+		if notThere(err) {
 			return p, nil
 		}
 		if err != nil {
@@ -137,14 +146,24 @@ func resolveSymlinks(path string) (string, error) {
 	return "", fmt.Errorf("reading %s: more than %d symbolic links (a symlink loop?)", path, maxSymlinks)
 }
 
+// notThere reports whether err says the file cannot exist: missing, or a
+// directory on its way is a regular file (HOME set to a file).
+func notThere(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
 // parse fills f from the file's bytes.
 func (f *File) parse(data []byte) error {
 	if len(bytes.Trim(data, " \t\r\n")) == 0 {
 		return nil
 	}
+	if bytes.HasPrefix(data, utf8BOM) {
+		// docker's own JSON decoder chokes on it too, and ignores the file.
+		return &InvalidError{f.path, "it starts with a UTF-8 byte-order mark (BOM), which docker cannot read either; save it as UTF-8 without BOM"}
+	}
 	members, err := parseObject(data)
 	if err != nil {
-		return &invalidError{f.path, err.Error()}
+		return &InvalidError{f.path, err.Error()}
 	}
 	f.members = members
 	for _, m := range members {
@@ -161,7 +180,7 @@ func (f *File) parse(data []byte) error {
 			}
 		}
 		if err != nil {
-			return &invalidError{f.path, fmt.Sprintf("its %q is not an object of strings (%v)", credHelpersKey, err)}
+			return &InvalidError{f.path, fmt.Sprintf("its %q is not an object of strings (%v)", credHelpersKey, err)}
 		}
 		f.helpers = helpers
 	}
@@ -175,7 +194,7 @@ func parseObject(data []byte) ([]member, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, fmt.Errorf("it is not valid JSON (%v)", err)
+		return nil, notJSON(err, data)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, fmt.Errorf("it is not a JSON object (it starts with %s)", describeToken(tok))
@@ -186,7 +205,7 @@ func parseObject(data []byte) ([]member, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("it is not valid JSON (%v)", err)
+			return nil, notJSON(err, data)
 		}
 		key, ok := tok.(string)
 		if !ok {
@@ -197,7 +216,7 @@ func parseObject(data []byte) ([]member, error) {
 		rawKey := bytes.TrimLeft(data[prev:dec.InputOffset()], " \t\r\n,")
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
-			return nil, fmt.Errorf("it is not valid JSON (%v)", err)
+			return nil, notJSON(err, data)
 		}
 		prev = dec.InputOffset()
 		if i, ok := index[key]; ok {
@@ -208,12 +227,24 @@ func parseObject(data []byte) ([]member, error) {
 		members = append(members, member{key: key, rawKey: bytes.Clone(rawKey), value: value})
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("it is not valid JSON (%v)", err)
+		return nil, notJSON(err, data)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("it is not valid JSON (more data after the top-level object)")
+		return nil, notJSON(errors.New("more data after the top-level object"), data)
 	}
 	return members, nil
+}
+
+// notJSON says where and why data is not valid JSON. A Decoder's token
+// errors place the offset differently from json.Unmarshal's, so the
+// position comes from Unmarshal, which reports the first error the same way
+// for every kind of mistake.
+func notJSON(err error, data []byte) error {
+	var v any
+	if uerr := json.Unmarshal(data, &v); uerr != nil {
+		err = uerr
+	}
+	return fmt.Errorf("it is not valid JSON: %s", jsonpos.Describe(err, data))
 }
 
 // describeToken names a JSON token for an error message.

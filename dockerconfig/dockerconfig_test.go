@@ -102,15 +102,16 @@ func TestLoadMissingAndEmpty(t *testing.T) {
 
 func TestLoadRefusesInvalid(t *testing.T) {
 	for name, tc := range map[string]struct{ data, detail string }{
-		"truncated":          {`{"auths": {`, "not valid JSON"},
-		"garbage":            {`auths = 1`, "not valid JSON"},
-		"trailing comma":     {`{"a": 1,}`, "not valid JSON"},
-		"two objects":        {`{} {}`, "not valid JSON"},
-		"trailing garbage":   {`{"a": 1} x`, "not valid JSON"},
+		"truncated":          {"{\n\t\"auths\": {", "it is not valid JSON: unexpected end of JSON input at line 2, column 11"},
+		"garbage":            {`auths = 1`, "it is not valid JSON: invalid character 'a' looking for beginning of value at line 1, column 1"},
+		"trailing comma":     {"{\n\t\"a\": 1,\n}", "it is not valid JSON: invalid character '}' looking for beginning of object key string at line 3, column 1"},
+		"missing comma":      {"{\n  \"a\": 1\n  \"b\": 2\n}", "invalid character '\"' after object key:value pair at line 3, column 3"},
+		"two objects":        {"{}\n  {}", "it is not valid JSON: invalid character '{' after top-level value at line 2, column 3"},
+		"trailing garbage":   {`{"a": 1} x`, "at line 1, column 10"},
 		"array":              {`[{"auths": {}}]`, "not a JSON object"},
 		"string":             {`"config"`, "not a JSON object"},
 		"null":               {`null`, "not a JSON object"},
-		"byte order mark":    {"\ufeff{}", "not valid JSON"},
+		"byte order mark":    {"\ufeff{}", "it starts with a UTF-8 byte-order mark (BOM), which docker cannot read either; save it as UTF-8 without BOM"},
 		"credHelpers array":  {`{"credHelpers": ["gcr.io"]}`, "credHelpers"},
 		"credHelpers number": {`{"credHelpers": {"gcr.io": 1}}`, "credHelpers"},
 		"credHelpers string": {`{"credHelpers": "gcp"}`, "credHelpers"},
@@ -125,7 +126,7 @@ func TestLoadRefusesInvalid(t *testing.T) {
 				t.Errorf("error %v does not wrap ErrInvalid", err)
 			}
 			msg := err.Error()
-			for _, want := range []string{"refusing to modify " + path, tc.detail, "fix it or move it away"} {
+			for _, want := range []string{path + ": ", tc.detail, "fix it or move it away"} {
 				if !strings.Contains(msg, want) {
 					t.Errorf("error %q lacks %q", msg, want)
 				}

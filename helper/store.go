@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/config"
@@ -100,7 +101,7 @@ func (s *Store) Delete(host string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(s.Path); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(s.Path); notThere(err) {
 		return nil
 	}
 	return s.update(func(f *storeFile) bool {
@@ -131,7 +132,7 @@ func (s *Store) read() (*storeFile, error) {
 	f := &storeFile{Credentials: map[string]Entry{}}
 	data, err := atomicfile.ReadFile(s.Path, storeMaxSize)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case notThere(err):
 		return f, nil
 	case errors.Is(err, atomicfile.ErrTooLarge):
 		return nil, fmt.Errorf("stored credentials %s are larger than %d bytes; remove the file and `docker login` again", s.Path, storeMaxSize)
@@ -147,6 +148,13 @@ func (s *Store) read() (*storeFile, error) {
 		f.Credentials = map[string]Entry{}
 	}
 	return f, nil
+}
+
+// notThere reports whether err says the file cannot exist: it is missing,
+// or a directory on its way is a regular file (HOME set to a file), which
+// is no store, as with HOME unset.
+func notThere(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // describeJSONError says where a JSON document is broken without quoting it.

@@ -1,7 +1,6 @@
 package token
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/jsonpos"
 )
 
 // maxCredentialFileSize bounds what we read from a credential file; real
@@ -242,9 +243,7 @@ func googleTokenSource(ctx context.Context, f *credentialJSON, data []byte, scop
 func jsonProblem(err error, data []byte) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		before := data[:min(int(se.Offset), len(data))]
-		line := 1 + bytes.Count(before, []byte("\n"))
-		col := len(before) - bytes.LastIndexByte(before, '\n') - 1
+		line, col := jsonpos.Position(data, se.Offset)
 		return fmt.Sprintf("syntax error at line %d, column %d", line, col)
 	}
 	var te *json.UnmarshalTypeError
