@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/dockerconfig"
@@ -214,9 +215,15 @@ func (r *doctorReport) cacheDir(h *helper.Helper) {
 // dirState says whether dir is writable, or will be created when needed.
 func dirState(dir string) (string, bool) {
 	fi, err := os.Stat(dir)
+	var pathErr *fs.PathError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "not created yet; made on the first token", true
+	case errors.Is(err, syscall.ENOTDIR):
+		return "a regular file stands where a directory on its path should be", false
+	case errors.As(err, &pathErr):
+		// The caller prints dir already; the error would repeat it.
+		return pathErr.Err.Error(), false
 	case err != nil:
 		return err.Error(), false
 	case !fi.IsDir():

@@ -34,7 +34,13 @@ func TestHomeIsARegularFile(t *testing.T) {
 	if r := badRun(t, e, []byte("gcr.io\n"), "erase"); r.Code != 0 {
 		t.Errorf("erase: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := badRun(t, e, nil, "doctor"); r.Code != 0 || strings.Contains(r.Stdout, "not a directory;") {
-		t.Errorf("doctor: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	d := badRun(t, e, nil, "doctor")
+	if d.Code != 0 || !strings.Contains(d.Stdout, "a regular file stands where a directory on its path should be") {
+		t.Errorf("doctor: exit %d\n%s%s", d.Code, d.Stdout, d.Stderr)
+	}
+	for _, line := range strings.Split(d.Stdout, "\n") {
+		if strings.Count(line, home) > 1 {
+			t.Errorf("doctor prints a path twice: %q", line)
+		}
 	}
 }
