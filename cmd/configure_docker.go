@@ -94,6 +94,9 @@ func ConfigureDocker(args []string, stdio IO) error {
 	if *remove && fs.Changed("key-file") {
 		return errors.New("--remove cannot be combined with --key-file")
 	}
+	if fs.Changed("key-file") && strings.TrimSpace(*keyFile) == "" {
+		return errors.New("--key-file needs the path of a service-account key file; it was given an empty one")
+	}
 	binding, err := bindingFlags(fs.Changed("bind-credentials"), fs.Changed("bind-impersonate"), *bindFile, *bindTarget, fs.Changed("registries"), *allRegions, *remove)
 	if err != nil {
 		return err
@@ -148,15 +151,19 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 	for i, e := range entries {
 		keys[i] = e.key
 	}
-	fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(keys, ", "))
 
-	var warnings []string
+	var warnings, adding []string
 	before := f.CredHelpers()
 	for _, e := range entries {
 		if prev, ok := before[e.key]; ok && prev != helperName {
 			warnings = append(warnings, fmt.Sprintf("%s was routed to docker-credential-%s; it now uses docker-credential-%s", e.key, prev, helperName))
 		}
-		f.SetCredHelper(e.key, helperName)
+		if f.SetCredHelper(e.key, helperName) {
+			adding = append(adding, e.key)
+		}
+	}
+	if len(adding) > 0 {
+		fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(adding, ", "))
 	}
 
 	var settings settingsChange
@@ -232,11 +239,14 @@ func (c configureRun) remove(entries []registryEntry) error {
 			keys = append(keys, e.key)
 		}
 	}
-	if len(keys) > 0 {
-		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(keys, ", "))
-	}
+	var removing []string
 	for _, k := range keys {
-		f.RemoveCredHelper(k, helperName)
+		if f.RemoveCredHelper(k, helperName) {
+			removing = append(removing, k)
+		}
+	}
+	if len(removing) > 0 {
+		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(removing, ", "))
 	}
 
 	settings := settingsChange{removeAll: entries == nil}
@@ -257,7 +267,14 @@ func (c configureRun) saveDocker(noChange string) error {
 	f := c.file
 	switch {
 	case !f.Changed() && c.dryRun:
-		_, err := fmt.Fprintf(c.stdio.Out, "no change: %s\n", noChange)
+		// Still print the resulting config, as --dry-run promises: the
+		// file as it stays.
+		if !f.Exists() {
+			fmt.Fprintf(c.stdio.Err, "No change: %s (dry run; %s does not exist)\n", noChange, f.Path())
+			return nil
+		}
+		fmt.Fprintf(c.stdio.Err, "No change: %s (dry run; it stays as follows):\n", noChange)
+		_, err := c.stdio.Out.Write(f.Unchanged())
 		return err
 	case !f.Changed():
 		fmt.Fprintf(c.stdio.Err, "No change: %s\n", noChange)

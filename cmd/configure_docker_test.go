@@ -245,6 +245,14 @@ func TestConfigureDockerSecondRunChangesNothing(t *testing.T) {
 	if want := "No change: " + path + " already routes these hosts to docker-credential-gcp"; !strings.Contains(stderr, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr)
 	}
+	if strings.Contains(stderr, "Adding credentials") {
+		t.Errorf("the second run says it is adding credentials, then that nothing changed:\n%s", stderr)
+	}
+	// Adding one more host names only that one.
+	_, stderr = configure(t, "--registries", "gcr.io,eu.gcr.io")
+	if !strings.Contains(stderr, "Adding credentials for: eu.gcr.io\n") {
+		t.Errorf("stderr does not name just the host added:\n%s", stderr)
+	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("files left in the docker dir: %v", entries)
@@ -270,9 +278,16 @@ func TestConfigureDockerDryRun(t *testing.T) {
 
 	configure(t, "--registries", "gcr.io")
 	before := readFile(t, path)
-	stdout, _ = configure(t, "--dry-run", "--registries", "gcr.io")
-	if want := "no change: " + path + " already routes these hosts to docker-credential-gcp\n"; stdout != want {
-		t.Errorf("stdout = %q, want %q", stdout, want)
+	// Nothing to change: the config is still printed, as it stays.
+	stdout, stderr = configure(t, "--dry-run", "--registries", "gcr.io")
+	if stdout != before {
+		t.Errorf("dry run with nothing to change: stdout = %q, want the config %q", stdout, before)
+	}
+	if want := "No change: " + path + " already routes these hosts to docker-credential-gcp (dry run; it stays as follows):"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if strings.Contains(stderr, "Adding credentials") {
+		t.Errorf("a run that adds nothing says it is adding:\n%s", stderr)
 	}
 	stdout, _ = configure(t, "--dry-run", "--remove")
 	if want := "{}\n"; stdout != want {
@@ -456,6 +471,8 @@ func TestConfigureDockerKeyFile(t *testing.T) {
 		"unknown type": {write("weird.json", `{"type": "nonsense"}`), "--key-file"},
 		"too large":    {write("big.json", string(big)), "larger than 1 MiB"},
 		"empty":        {write("empty.json", ""), "empty"},
+		"empty path":   {"", "--key-file needs the path of a service-account key file; it was given an empty one"},
+		"blank path":   {"  ", "it was given an empty one"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, _, err := runInProcess(t, ConfigureDocker, "--key-file", tc.path)

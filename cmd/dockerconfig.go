@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +61,11 @@ func DockerConfig(args []string, stdio IO) error {
 	if *refresh && *output == "" {
 		return errors.New("--refresh needs --output FILE")
 	}
+	if fs.Changed("output") {
+		if err := checkOutputFile(*output); err != nil {
+			return err
+		}
+	}
 
 	h, err := helper.New()
 	if err != nil {
@@ -89,6 +96,18 @@ func DockerConfig(args []string, stdio IO) error {
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(stdio.Err, format+"\n", args...) }
 	return WriteDockerConfigLoop(ctx, *output, render, RefreshOptions{Refresh: *refresh}, logf)
+}
+
+// checkOutputFile refuses an --output that cannot become a file, before
+// any token is minted: an empty path or a directory.
+func checkOutputFile(path string) error {
+	if strings.TrimSpace(path) == "" {
+		return errors.New("--output needs a file path; it was given an empty one")
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("--output %s is a directory; give the path of the file to write, e.g. %s", path, filepath.Join(path, "config.json"))
+	}
+	return nil
 }
 
 // renderDockerConfig gets a token for each host (see tokensForHosts) and

@@ -171,6 +171,29 @@ func TestDockerConfigOutputFile(t *testing.T) {
 	}
 }
 
+// --output naming a directory, or nothing, is refused before any token is
+// minted, with what to give instead (not a rename error).
+func TestDockerConfigOutputMustBeAFile(t *testing.T) {
+	g, _, _ := withServiceAccountKey(t)
+	dir := t.TempDir()
+	for _, c := range []struct{ path, want string }{
+		{dir, "--output " + dir + " is a directory; give the path of the file to write, e.g. " + filepath.Join(dir, "config.json")},
+		{dir + "/", "is a directory"},
+		{"", "--output needs a file path"},
+	} {
+		_, _, err := runInProcess(t, DockerConfig, "--output", c.path)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("--output %q: error = %v, want %q", c.path, err, c.want)
+		}
+	}
+	if n := g.Count("any"); n != 0 {
+		t.Errorf("%d token requests for an unusable --output, want 0", n)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left in the directory: %v", entries)
+	}
+}
+
 func TestDockerConfigRefreshNeedsOutput(t *testing.T) {
 	isolateEnv(t)
 	_, _, err := runInProcess(t, DockerConfig, "--refresh")

@@ -439,6 +439,10 @@ func marshalString(s string) []byte {
 	return b
 }
 
+// Unchanged is the file's content as loaded, byte for byte: what stays on
+// disk when nothing is changed.
+func (f *File) Unchanged() []byte { return bytes.Clone(f.onDisk) }
+
 // Changed reports whether a Set or Remove changed anything since Load.
 func (f *File) Changed() bool { return f.changed }
 
