@@ -69,6 +69,10 @@ func run(args []string, stdio cmd.IO) int {
 		return 1
 	}
 	name, rest := args[0], args[1:]
+	if text, ok := protocolUsage[name]; ok && asksForHelp(rest) {
+		fmt.Fprint(stdio.Out, text)
+		return 0
+	}
 	switch name {
 	case "help", "--help", "-h":
 		fmt.Fprint(stdio.Out, usage)

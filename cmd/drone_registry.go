@@ -47,7 +47,8 @@ const (
 	droneUnusedConnGrace = 300 * time.Millisecond
 )
 
-const droneRegistryUsage = `Usage: docker-credential-gcp drone-registry [flags]
+const droneRegistryUsage = `Usage: docker-credential-gcp drone-registry [--bind ADDR] [--secret-file FILE]
+           [--registries HOST,...]
 
 Serve a Drone registry extension: every pipeline's image pulls from Google
 registries get a fresh short-lived token, from the same credentials and
@@ -59,6 +60,10 @@ cache as the credential helper. Point the Drone runner at it with
 Environment:
   DRONE_SECRET   shared secret that signs the runner's requests (required, >= 16 bytes)
   DRONE_BIND     address to listen on (default ":3000")
+
+Examples:
+  DRONE_SECRET=$(cat /etc/drone-gcp/secret) docker-credential-gcp drone-registry
+  docker-credential-gcp drone-registry --secret-file /etc/drone-gcp/secret --bind 127.0.0.1:3000
 
 Flags:
 `
@@ -76,9 +81,9 @@ func DroneRegistry(args []string, stdio IO) error {
 // tests can stop it.
 func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 	flags := newFlags("drone-registry", droneRegistryUsage, stdio)
-	bind := flags.String("bind", "", `address to listen on (overrides DRONE_BIND; default ":3000")`)
-	secretFile := flags.String("secret-file", "", "read the shared secret from this file instead of DRONE_SECRET")
-	hosts := flags.StringSlice("registries", helper.DefaultRegistries, "registry hosts to hand tokens for")
+	bind := flags.String("bind", "", "`ADDR` to listen on (overrides DRONE_BIND; default \":3000\")")
+	secretFile := flags.String("secret-file", "", "read the shared secret from `FILE` instead of DRONE_SECRET")
+	hosts := flags.StringSlice("registries", helper.DefaultRegistries, "comma-separated registry `HOSTS` to hand tokens for")
 	if help, err := parseFlags(flags, args); help || err != nil {
 		return err
 	}

@@ -70,7 +70,9 @@ Act as a kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1
 read a CredentialProviderRequest on stdin, write a CredentialProviderResponse
 with a short-lived token for the image's registry when it is a Google
 registry, and an empty auth otherwise. Configure it in the kubelet's
---image-credential-provider-config with matchImages gcr.io, *.gcr.io, *.pkg.dev.
+--image-credential-provider-config with matchImages "gcr.io", "*.gcr.io",
+"*.pkg.dev" and "*.*.rep.pkg.dev" (each * matches one DNS label, so the
+regional endpoints such as docker.europe-west1.rep.pkg.dev need the last).
 
 Without a service-account token in the request the node's credential is
 used (the same sources as 'get'). With tokenAttributes in the
