@@ -23,9 +23,10 @@ import (
 
 const (
 	faultSA = "builder@p.iam.gserviceaccount.com"
-	// faultGetDeadline is the helper's fixed deadline for a whole get
-	// (helper.getTimeout, a constant); a hung token endpoint costs this.
-	faultGetDeadline = 30 * time.Second
+	// faultGetLimit is what a whole get process may take when the token
+	// endpoint hangs: it must have answered and exited within 30 s of its
+	// start (helper.getBudget is 29 s from the process's start).
+	faultGetLimit = 30 * time.Second
 )
 
 // faultKeyEnv is a user whose get mints from a service-account key at a
@@ -121,11 +122,11 @@ func TestFaultTokenEndpoint(t *testing.T) {
 		e, g := faultKeyEnv(t)
 		g.SetHang(true)
 		start := time.Now()
-		r := faultRunWithin(t, e, faultGetDeadline+10*time.Second, "gcr.io\n", "get")
-		t.Logf("hung token endpoint: exit %d after %v (helper deadline %v, not configurable)", r.Code, time.Since(start).Round(time.Millisecond), faultGetDeadline)
+		r := faultRunWithin(t, e, faultGetLimit+10*time.Second, "gcr.io\n", "get")
+		t.Logf("hung token endpoint: exit %d after %v (whole process, start to exit; limit %v)", r.Code, time.Since(start).Round(time.Millisecond), faultGetLimit)
 		badAssertOneLine(t, r, true, "GOOGLE_APPLICATION_CREDENTIALS")
-		if r.Elapsed >= faultGetDeadline+5*time.Second {
-			t.Errorf("get gave up after %v, want at most ~%v", r.Elapsed, faultGetDeadline)
+		if r.Elapsed >= faultGetLimit {
+			t.Errorf("the get process ended %v after its start, want under %v", r.Elapsed, faultGetLimit)
 		}
 	})
 
@@ -177,7 +178,7 @@ func TestFaultTokenEndpoint(t *testing.T) {
 }
 
 // faultRunWithin runs the helper with a custom overall limit (for the
-// hang case, which legitimately takes the helper's 30 s deadline).
+// hang case, which legitimately takes the helper's whole deadline).
 func faultRunWithin(t *testing.T, e *Env, limit time.Duration, stdin string, args ...string) Result {
 	t.Helper()
 	c := exec.Command(binary, args...)

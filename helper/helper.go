@@ -39,8 +39,10 @@ const (
 )
 
 const (
-	// getTimeout bounds a whole Get: finding a source and minting.
-	getTimeout = 30 * time.Second
+	// getBudget bounds a whole get process, measured from its start (see
+	// Helper.started): a hanging endpoint must not keep docker waiting 30 s
+	// or more, and after the deadline the process still reports and exits.
+	getBudget = 29 * time.Second
 	// eraseTimeout bounds the source lookups Delete does to drop caches.
 	eraseTimeout = 10 * time.Second
 	// storedTokenLife is how long a stored access token is served (SPEC §3).
@@ -65,6 +67,10 @@ type Helper struct {
 	// Scopes requested for every token; empty means cloud-platform.
 	Scopes []string
 
+	// started is when New ran, which a get process does first thing: the
+	// process's start within milliseconds. Get's deadline counts from it.
+	started time.Time
+
 	// sources builds the default source chain; nil means token.DefaultSources.
 	// Tests replace it with in-memory fakes.
 	sources func(token.Options) []token.Source
@@ -76,11 +82,13 @@ var _ credentials.Helper = (*Helper)(nil)
 // store and token cache. A corrupt settings file is an error; a missing
 // config or cache dir only disables the store or the cache.
 func New() (*Helper, error) {
+	started := time.Now()
 	cfg, err := config.Load()
 	if err != nil {
 		return nil, err
 	}
 	h := &Helper{
+		started: started,
 		Policy:  Policy{Extra: append(cfg.Registries, SplitRegistries(os.Getenv(EnvRegistries))...)},
 		KeyFile: cfg.KeyFile,
 		Scopes:  []string{token.CloudPlatformScope},
@@ -117,7 +125,7 @@ func (h *Helper) Get(serverURL string) (string, string, error) {
 	if !ok {
 		return "", "", credentials.NewErrCredentialsNotFound()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), getTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), h.getDeadline())
 	defer cancel()
 	tok, _, err := h.Token(ctx, host)
 	if errors.Is(err, token.ErrNoCredentials) {
@@ -127,6 +135,16 @@ func (h *Helper) Get(serverURL string) (string, string, error) {
 		return "", "", oneLine(err)
 	}
 	return UsernameAccessToken, tok.AccessToken, nil
+}
+
+// getDeadline is when Get must have its answer: getBudget after the
+// process started, so the whole process ends within 30 s.
+func (h *Helper) getDeadline() time.Time {
+	start := h.started
+	if start.IsZero() {
+		start = time.Now()
+	}
+	return start.Add(getBudget)
 }
 
 // Add stores a credential from `docker login` for a host of the policy,

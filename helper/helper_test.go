@@ -597,3 +597,37 @@ func TestDefaultSourcesWiring(t *testing.T) {
 		t.Errorf("Get with GOOGLE_OAUTH_ACCESS_TOKEN = %q, %v", secret, err)
 	}
 }
+
+// hangingSource blocks Find until its context ends, as a token endpoint
+// that never answers does.
+type hangingSource struct{}
+
+func (hangingSource) Name() string { return "hanging" }
+func (hangingSource) Find(ctx context.Context) (*token.Credential, error) {
+	<-ctx.Done()
+	return nil, fmt.Errorf("hanging source gave up: %w", ctx.Err())
+}
+
+// Get's deadline counts from the process's start (New), not from the call,
+// so the whole get process ends within 30 s: getBudget leaves time to
+// report and exit.
+func TestGetDeadlineCountsFromProcessStart(t *testing.T) {
+	isolate(t)
+	if getBudget >= 30*time.Second-500*time.Millisecond {
+		t.Fatalf("getBudget %v leaves no time to report and exit within 30 s", getBudget)
+	}
+	h := newTestHelper(t, hangingSource{})
+	h.started = time.Now().Add(-getBudget + 300*time.Millisecond)
+	start := time.Now()
+	_, _, err := h.Get("gcr.io")
+	if err == nil || !strings.Contains(err.Error(), "hanging") {
+		t.Errorf("Get = %v, want the hanging source's error", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Get gave up after %v; its deadline was 300ms after the call (getBudget after the start)", d)
+	}
+
+	if h, err := New(); err != nil || time.Since(h.started) > time.Second {
+		t.Errorf("New did not record when it ran: %v %v", h.started, err)
+	}
+}
