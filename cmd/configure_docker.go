@@ -18,7 +18,7 @@ import (
 
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
            [--key-file PATH] [--bind-credentials PATH] [--bind-impersonate SA_EMAIL]
-           [--dry-run] [--remove]
+           [--dry-run] [--remove [--forget-key]]
 
 Routes Google's registries to this helper in docker's config.json
 ($DOCKER_CONFIG/config.json, default ~/.docker/config.json): it adds
@@ -49,13 +49,15 @@ binding. In CI, DOCKER_CREDENTIAL_GCP_BINDINGS says the same
 ("HOST=/path/cred.json;HOST=impersonate:SA_EMAIL") and wins over the recorded
 binding for the hosts it names.
 
---remove undoes this: it takes out the credHelpers entries that route to
-this helper (all of them, or only the hosts named by --registries or
---all-regions) and forgets those hosts in the settings file; without
---registries and --all-regions it also forgets the recorded key file. The
-bindings of the removed hosts are forgotten too.
-Entries for other helpers are never touched, and a credHelpers left empty is
-removed. --remove cannot be combined with --key-file.
+--remove undoes this for the docker config at hand: it takes out the
+credHelpers entries that route to this helper (all of them, or only the
+hosts named by --registries or --all-regions) and forgets those hosts, and
+their bindings, in the settings file. It keeps the key file recorded by
+--key-file, because the settings file serves every docker config
+($DOCKER_CONFIG) and the token, dockerconfig and drone-registry commands
+too; add --forget-key to forget it as well. Entries for other helpers are
+never touched, and a credHelpers left empty is removed. --remove cannot be
+combined with --key-file.
 
 Examples:
   docker-credential-gcp configure-docker
@@ -63,7 +65,7 @@ Examples:
   docker-credential-gcp configure-docker --registries europe-docker.pkg.dev --bind-credentials ~/keys/release.json
   docker-credential-gcp configure-docker --registries us-docker.pkg.dev --bind-impersonate pusher@my-project.iam.gserviceaccount.com
   docker-credential-gcp configure-docker --all-regions --dry-run
-  docker-credential-gcp configure-docker --remove
+  docker-credential-gcp configure-docker --remove --forget-key
 
 Flags:
 `
@@ -86,6 +88,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
 	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
 	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
+	forgetKey := fs.Bool("forget-key", false, "with --remove, also forget the key file recorded by --key-file")
 	bindFile := fs.String("bind-credentials", "", "credential JSON `PATH` the --registries hosts (only) mint from (checked, then recorded)")
 	bindTarget := fs.String("bind-impersonate", "", "service account `SA_EMAIL` the --registries hosts (only) impersonate")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -93,6 +96,9 @@ func ConfigureDocker(args []string, stdio IO) error {
 	}
 	if *remove && fs.Changed("key-file") {
 		return errors.New("--remove cannot be combined with --key-file")
+	}
+	if *forgetKey && !*remove {
+		return errors.New("--forget-key goes with --remove: configure-docker --remove --forget-key")
 	}
 	if fs.Changed("key-file") && strings.TrimSpace(*keyFile) == "" {
 		return errors.New("--key-file needs the path of a service-account key file; it was given an empty one")
@@ -132,7 +138,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	}
 	c := configureRun{stdio: stdio, file: f, dryRun: *dryRun}
 	if *remove {
-		return c.remove(entries)
+		return c.remove(entries, *forgetKey)
 	}
 	return c.add(entries, keyPath, principal, binding)
 }
@@ -222,9 +228,9 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 }
 
 // remove takes out our entries for entries' hosts, or all of ours when
-// entries is nil, and forgets them (and, for all, the key file) in our
-// settings.
-func (c configureRun) remove(entries []registryEntry) error {
+// entries is nil, and forgets those hosts in our settings; the key file only
+// with forgetKey, since other docker configs and commands share it.
+func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 	f := c.file
 	var keys []string
 	if entries == nil {
@@ -249,7 +255,7 @@ func (c configureRun) remove(entries []registryEntry) error {
 		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(removing, ", "))
 	}
 
-	settings := settingsChange{removeAll: entries == nil}
+	settings := settingsChange{forgetKey: forgetKey}
 	for _, k := range keys {
 		if host, err := helper.ParseHost(k); err == nil {
 			settings.removeRegistries = append(settings.removeRegistries, host)
@@ -258,7 +264,13 @@ func (c configureRun) remove(entries []registryEntry) error {
 	if err := c.applySettings(settings); err != nil {
 		return err
 	}
-	return c.saveDocker(fmt.Sprintf("%s routes none of these hosts to docker-credential-%s", f.Path(), helperName))
+	err := c.saveDocker(fmt.Sprintf("%s routes none of these hosts to docker-credential-%s", f.Path(), helperName))
+	if !forgetKey {
+		if cfg, lerr := config.Load(); lerr == nil && cfg.KeyFile != "" {
+			fmt.Fprintf(c.stdio.Err, "note: kept the key file %s recorded by --key-file: other docker configs and the token, dockerconfig and drone-registry commands use it too; forget it with configure-docker --remove --forget-key\n", cfg.KeyFile)
+		}
+	}
+	return err
 }
 
 // saveDocker writes (or with --dry-run prints) docker's config, or says
@@ -296,7 +308,7 @@ type settingsChange struct {
 	keyFile          *string          // new key file, when given
 	addRegistries    []string         // non-Google hosts to serve
 	removeRegistries []string         // hosts to stop serving
-	removeAll        bool             // forget every registry, binding and the key file
+	forgetKey        bool             // forget the recorded key file
 	bind             []config.Binding // bindings to record, replacing a host's old one
 	notes            []string         // what is added, for the user
 }
@@ -304,7 +316,7 @@ type settingsChange struct {
 // applySettings loads our settings, applies ch and saves them when they
 // change (with --dry-run it only says what it would change).
 func (c configureRun) applySettings(ch settingsChange) error {
-	if ch.keyFile == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.removeAll && len(ch.bind) == 0 {
+	if ch.keyFile == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.bind) == 0 {
 		return nil
 	}
 	path, err := config.Path()
@@ -319,42 +331,33 @@ func (c configureRun) applySettings(ch settingsChange) error {
 	next.Registries = slices.Clone(cfg.Registries)
 	next.Bindings = slices.Clone(cfg.Bindings)
 	notes := ch.notes
-	if ch.removeAll {
-		if cfg.KeyFile != "" {
-			notes = append(notes, "forgot key file "+cfg.KeyFile)
-		}
-		if len(cfg.Registries) > 0 {
-			notes = append(notes, "forgot registries "+strings.Join(cfg.Registries, ", "))
-		}
-		for _, b := range cfg.Bindings {
-			notes = append(notes, "forgot the binding of "+b.Host)
-		}
-		next = config.Config{}
-	} else {
-		if ch.keyFile != nil {
-			next.KeyFile = *ch.keyFile
-		}
-		for _, h := range ch.addRegistries {
-			if !slices.Contains(next.Registries, h) {
-				next.Registries = append(next.Registries, h)
-			}
-		}
-		var forgotten []string
-		next.Registries = slices.DeleteFunc(next.Registries, func(h string) bool {
-			if slices.Contains(ch.removeRegistries, h) {
-				forgotten = append(forgotten, h)
-				return true
-			}
-			return false
-		})
-		if len(forgotten) > 0 {
-			notes = append(notes, "forgot registries "+strings.Join(forgotten, ", "))
-		}
-		if len(next.Registries) == 0 {
-			next.Registries = nil
-		}
-		next.Bindings, notes = changeBindings(next.Bindings, ch, notes)
+	if ch.forgetKey && cfg.KeyFile != "" {
+		notes = append(notes, "forgot key file "+cfg.KeyFile)
+		next.KeyFile = ""
 	}
+	if ch.keyFile != nil {
+		next.KeyFile = *ch.keyFile
+	}
+	for _, h := range ch.addRegistries {
+		if !slices.Contains(next.Registries, h) {
+			next.Registries = append(next.Registries, h)
+		}
+	}
+	var forgotten []string
+	next.Registries = slices.DeleteFunc(next.Registries, func(h string) bool {
+		if slices.Contains(ch.removeRegistries, h) {
+			forgotten = append(forgotten, h)
+			return true
+		}
+		return false
+	})
+	if len(forgotten) > 0 {
+		notes = append(notes, "forgot registries "+strings.Join(forgotten, ", "))
+	}
+	if len(next.Registries) == 0 {
+		next.Registries = nil
+	}
+	next.Bindings, notes = changeBindings(next.Bindings, ch, notes)
 	if next.KeyFile == cfg.KeyFile && slices.Equal(next.Registries, cfg.Registries) && slices.Equal(next.Bindings, cfg.Bindings) {
 		return nil
 	}

@@ -336,6 +336,24 @@ func TestConfigureDockerRemove(t *testing.T) {
 			t.Errorf("after --remove credHelpers = %v, want %v", got, want)
 		}
 	})
+	// Removing from another docker config ($DOCKER_CONFIG) leaves what
+	// the first one still routes: its hosts, bindings and the key file.
+	t.Run("another docker config", func(t *testing.T) {
+		env, path := configureEnv(t)
+		key := fake.NewGoogle(t).WriteServiceAccountKey(t, env.Home, "ci@proj.iam.gserviceaccount.com")
+		configure(t, "--registries", "gcr.io,registry.example.com", "--key-file", key)
+		want := settingsOf(t)
+		other := t.TempDir()
+		t.Setenv("DOCKER_CONFIG", other)
+		configure(t, "--registries", "gcr.io,other.example.com")
+		configure(t, "--remove")
+		if got := settingsOf(t); !reflect.DeepEqual(got, want) {
+			t.Errorf("--remove in %s changed the settings the first config relies on: %+v, want %+v", other, got, want)
+		}
+		if got := credHelpersOf(t, path); got["registry.example.com"] != "gcp" || got["gcr.io"] != "gcp" {
+			t.Errorf("the first docker config lost its entries: %v", got)
+		}
+	})
 	t.Run("missing file stays missing", func(t *testing.T) {
 		_, path := configureEnv(t)
 		configure(t, "--remove")
@@ -351,15 +369,27 @@ func TestConfigureDockerRemove(t *testing.T) {
 		if got, want := settingsOf(t), (config.Config{KeyFile: key, Registries: []string{"b.example.com"}}); !reflect.DeepEqual(got, want) {
 			t.Errorf("after partial --remove settings = %+v, want %+v", got, want)
 		}
+		// The key file serves every docker config: --remove keeps it and
+		// says so; --remove --forget-key forgets it.
 		_, stderr := configure(t, "--remove")
-		if got := settingsOf(t); !reflect.DeepEqual(got, config.Config{}) {
-			t.Errorf("after --remove settings = %+v, want none", got)
+		if got, want := settingsOf(t), (config.Config{KeyFile: key}); !reflect.DeepEqual(got, want) {
+			t.Errorf("after --remove settings = %+v, want %+v", got, want)
 		}
-		if !strings.Contains(stderr, "forgot key file "+key) {
-			t.Errorf("stderr does not say the key file is forgotten:\n%s", stderr)
+		if !strings.Contains(stderr, "note: kept the key file "+key) || !strings.Contains(stderr, "configure-docker --remove --forget-key") {
+			t.Errorf("stderr does not say the key file is kept and how to forget it:\n%s", stderr)
 		}
 		if got := credHelpersOf(t, path); len(got) != 0 {
 			t.Errorf("credHelpers left: %v", got)
+		}
+		_, stderr = configure(t, "--remove", "--forget-key")
+		if got := settingsOf(t); !reflect.DeepEqual(got, config.Config{}) {
+			t.Errorf("after --remove --forget-key settings = %+v, want none", got)
+		}
+		if !strings.Contains(stderr, "forgot key file "+key) || strings.Contains(stderr, "kept") {
+			t.Errorf("stderr does not say the key file is forgotten:\n%s", stderr)
+		}
+		if _, _, err := runInProcess(t, ConfigureDocker, "--forget-key"); err == nil || !strings.Contains(err.Error(), "--forget-key goes with --remove") {
+			t.Errorf("--forget-key without --remove: %v", err)
 		}
 		if _, _, err := runInProcess(t, ConfigureDocker, "--remove", "--key-file", key); err == nil {
 			t.Error("--remove --key-file accepted")

@@ -361,10 +361,16 @@ func TestCmdsConfigureDockerKeyFile(t *testing.T) {
 		t.Errorf("doctor does not report the key file as used:\n%s", d.Stdout)
 	}
 
-	// --remove forgets it again.
-	cmdsMustRun(t, e, "", "configure-docker", "--remove")
+	// --remove keeps it (other docker configs may route to it) and says
+	// so; --remove --forget-key forgets it.
+	r := cmdsMustRun(t, e, "", "configure-docker", "--remove")
+	if !strings.Contains(r.Stderr, "kept the key file "+key) {
+		t.Errorf("--remove does not say it kept the key file:\n%s", r.Stderr)
+	}
+	cmdsIssued(t, g, cmdsGet(t, e, "gcr.io"), email)
+	cmdsMustRun(t, e, "", "configure-docker", "--remove", "--forget-key")
 	if r := e.Run("gcr.io", "get"); r.Code != 1 || !strings.Contains(r.Stdout, "credentials not found") {
-		t.Errorf("get after --remove: exit %d %q", r.Code, r.Stdout)
+		t.Errorf("get after --remove --forget-key: exit %d %q", r.Code, r.Stdout)
 	}
 }
 
