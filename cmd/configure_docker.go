@@ -203,17 +203,18 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 		return err
 	}
 
+	_, pathErr := exec.LookPath("docker-credential-" + helperName)
 	auths := f.Auths()
 	for _, e := range entries {
-		if auths[e.host] {
-			warnings = append(warnings, fmt.Sprintf("%s holds a static login for %s in \"auths\"; docker uses credHelpers first, but remove the stale long-lived login with: docker logout %s", f.Path(), e.host, e.host))
+		if keys := auths[e.host]; len(keys) > 0 {
+			warnings = append(warnings, fmt.Sprintf("%s holds a static login for %s in \"auths\"; docker uses credHelpers first, but remove the stale long-lived login: %s", f.Path(), e.host, staleLoginAdvice(f, e.key, keys, pathErr == nil)))
 		}
 	}
 	var notes []string
 	if store := f.CredsStore(); store != "" {
 		notes = append(notes, fmt.Sprintf("%s sets credsStore %q; that is fine: credHelpers entries take precedence for these hosts, so no action is needed", f.Path(), store))
 	}
-	if _, err := exec.LookPath("docker-credential-" + helperName); err != nil {
+	if pathErr != nil {
 		warnings = append(warnings, fmt.Sprintf("docker-credential-%s is not on PATH, so docker will fail with \"executable file not found\": install it (make install) or add its directory to PATH", helperName))
 	}
 

@@ -267,6 +267,8 @@ func (r *doctorReport) dockerConfig(registry string) {
 	// as written; a key such as "https://gcr.io" routes nothing.
 	credHelpers := f.CredHelpers()
 	auths := f.Auths()
+	_, pathErr := exec.LookPath("docker-credential-" + helperName)
+	onPath := pathErr == nil
 	var routed, other, missing, misspelt, shadowing, stale []string
 	for _, host := range hosts {
 		v, ok := credHelpers[host]
@@ -283,12 +285,13 @@ func (r *doctorReport) dockerConfig(registry string) {
 				}
 			}
 		}
+		keys := auths[host]
 		switch {
-		case !auths[host]:
+		case len(keys) == 0:
 		case ok:
-			stale = append(stale, host)
+			stale = append(stale, fmt.Sprintf("%s (remove it: %s)", host, staleLoginAdvice(f, host, keys, onPath)))
 		default:
-			shadowing = append(shadowing, host)
+			shadowing = append(shadowing, fmt.Sprintf("%s (run configure-docker, then %s)", host, staleLoginAdvice(f, host, keys, onPath)))
 		}
 	}
 	if len(routed) > 0 {
@@ -304,11 +307,11 @@ func (r *doctorReport) dockerConfig(registry string) {
 	for _, m := range misspelt {
 		r.line(doctorWarn, "%s", m)
 	}
-	if len(shadowing) > 0 {
-		r.line(doctorWarn, "static login in \"auths\" used instead of this helper for: %s (run configure-docker, then docker logout HOST)", strings.Join(shadowing, ", "))
+	for _, s := range shadowing {
+		r.line(doctorWarn, "static login in \"auths\" used instead of this helper for %s", s)
 	}
-	if len(stale) > 0 {
-		r.line(doctorWarn, "stale static login in \"auths\" (credHelpers wins) for: %s (remove with docker logout HOST)", strings.Join(stale, ", "))
+	for _, s := range stale {
+		r.line(doctorWarn, "stale static login in \"auths\" (credHelpers wins) for %s", s)
 	}
 	if store := f.CredsStore(); store != "" {
 		r.line(doctorInfo, "credsStore: %q (docker-credential-%s serves hosts without a credHelpers entry)", store, store)

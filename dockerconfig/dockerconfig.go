@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
@@ -349,9 +350,11 @@ func (f *File) markHelpersChanged() {
 // Auths returns the hosts (normalised by helper.ParseHost, so
 // "https://gcr.io" is gcr.io) that hold a static login in "auths": an entry
 // with a non-empty auth or identitytoken. Entries left empty by a credsStore
-// are not logins. Malformed entries are skipped.
-func (f *File) Auths() map[string]bool {
-	out := make(map[string]bool)
+// are not logins. Malformed entries are skipped. Each host maps to its
+// entries' keys as written, sorted: how a key is spelt decides whether
+// `docker logout` can remove it.
+func (f *File) Auths() map[string][]string {
+	out := make(map[string][]string)
 	var auths map[string]json.RawMessage
 	if err := json.Unmarshal(f.member("auths"), &auths); err != nil {
 		return out
@@ -365,8 +368,11 @@ func (f *File) Auths() map[string]bool {
 			continue
 		}
 		if host, err := helper.ParseHost(key); err == nil {
-			out[host] = true
+			out[host] = append(out[host], key)
 		}
+	}
+	for _, keys := range out {
+		slices.Sort(keys)
 	}
 	return out
 }

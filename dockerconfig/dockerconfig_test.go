@@ -225,7 +225,7 @@ func TestRichFileKeepsKeysValuesAndOrder(t *testing.T) {
 
 func TestAuthsAndCredsStore(t *testing.T) {
 	f := mustLoad(t, writeConfig(t, readFixture(t, "rich.json"), 0o600))
-	want := map[string]bool{"gcr.io": true, "eu.gcr.io": true, "registry.example.com": true}
+	want := map[string][]string{"gcr.io": {"https://gcr.io"}, "eu.gcr.io": {"eu.gcr.io"}, "registry.example.com": {"registry.example.com:5000"}}
 	if got := f.Auths(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Auths() = %v, want %v", got, want)
 	}
@@ -240,8 +240,8 @@ func TestAuthsAndCredsStore(t *testing.T) {
 	if got := f.CredsStore(); got != "" {
 		t.Errorf("malformed credsStore: CredsStore() = %q", got)
 	}
-	f = mustLoad(t, writeConfig(t, []byte(`{"auths": {"not a host!": {"auth": "eDp5"}, "https://ASIA.GCR.IO/v2/": {"auth": "eDp5"}, "x.io": 3}}`), 0o600))
-	if got, want := f.Auths(), map[string]bool{"asia.gcr.io": true}; !reflect.DeepEqual(got, want) {
+	f = mustLoad(t, writeConfig(t, []byte(`{"auths": {"not a host!": {"auth": "eDp5"}, "https://ASIA.GCR.IO/v2/": {"auth": "eDp5"}, "asia.gcr.io": {"auth": "eDp5"}, "x.io": 3}}`), 0o600))
+	if got, want := f.Auths(), map[string][]string{"asia.gcr.io": {"asia.gcr.io", "https://ASIA.GCR.IO/v2/"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Auths() = %v, want %v", got, want)
 	}
 }
