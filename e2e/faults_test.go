@@ -124,7 +124,7 @@ func TestFaultTokenEndpoint(t *testing.T) {
 		start := time.Now()
 		r := faultRunWithin(t, e, faultGetLimit+10*time.Second, "gcr.io\n", "get")
 		t.Logf("hung token endpoint: exit %d after %v (whole process, start to exit; limit %v)", r.Code, time.Since(start).Round(time.Millisecond), faultGetLimit)
-		badAssertOneLine(t, r, true, "GOOGLE_APPLICATION_CREDENTIALS")
+		badAssertOneLine(t, r, true, "GOOGLE_APPLICATION_CREDENTIALS", "did not answer in time", "HTTPS_PROXY")
 		if r.Elapsed >= faultGetLimit {
 			t.Errorf("the get process ended %v after its start, want under %v", r.Elapsed, faultGetLimit)
 		}

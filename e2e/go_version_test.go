@@ -17,7 +17,7 @@ func goFloor(t *testing.T) (floor, from string) {
 	t.Helper()
 	c := exec.Command("go", "list", "-m", "-f", "{{if not .Main}}{{.Path}} {{.GoVersion}}{{end}}", "all")
 	c.Dir = instRepo(t)
-	c.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
+	c.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
 	out, err := c.Output()
 	if err != nil {
 		t.Fatalf("go list -m all: %v", err)

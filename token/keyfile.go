@@ -407,7 +407,12 @@ func explainMintError(kind string, err error) string {
 		if html := explainHTMLAnswer(err.Error()); html != "" {
 			return html
 		}
-		return oneLine(err.Error())
+		msg := oneLine(err.Error())
+		if strings.HasSuffix(msg, context.DeadlineExceeded.Error()) {
+			// x/oauth2 flattens the error, so errors.Is cannot see it.
+			msg += ": the token endpoint did not answer in time; check the network and proxy settings (HTTPS_PROXY, NO_PROXY)"
+		}
+		return msg
 	}
 	status := 0
 	if re.Response != nil {

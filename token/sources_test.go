@@ -526,8 +526,12 @@ func TestMintMalformedAndHangingEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := cred.TokenSource.Token(); err == nil {
+	_, err = cred.TokenSource.Token()
+	if err == nil {
 		t.Fatal("a hanging endpoint minted a token")
+	}
+	if !strings.Contains(err.Error(), "did not answer in time; check the network and proxy settings") {
+		t.Errorf("error %q does not say the endpoint did not answer in time", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("a hanging token endpoint held minting %v past a 300ms deadline", d)
