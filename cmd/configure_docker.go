@@ -18,7 +18,7 @@ import (
 
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
            [--key-file PATH] [--bind-credentials PATH] [--bind-impersonate SA_EMAIL]
-           [--dry-run] [--remove [--forget-key]]
+           [--self-signed-jwt[=false]] [--dry-run] [--remove [--forget-key]]
 
 Routes Google's registries to this helper in docker's config.json
 ($DOCKER_CONFIG/config.json, default ~/.docker/config.json): it adds
@@ -49,15 +49,22 @@ binding. In CI, DOCKER_CREDENTIAL_GCP_BINDINGS says the same
 ("HOST=/path/cred.json;HOST=impersonate:SA_EMAIL") and wins over the recorded
 binding for the hosts it names.
 
+--self-signed-jwt records that service-account keys sign their own JWT
+access tokens, as docker-credential-gcr v2 does, instead of asking Google's
+token endpoint: no request leaves the machine but to the registry.
+--self-signed-jwt=false records the default again. The environment variable
+DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT=1 or 0 overrides the setting.
+
 --remove undoes this for the docker config at hand: it takes out the
 credHelpers entries that route to this helper (all of them, or only the
 hosts named by --registries or --all-regions) and forgets those hosts, and
 their bindings, in the settings file. It keeps the key file recorded by
---key-file, because the settings file serves every docker config
-($DOCKER_CONFIG) and the token, dockerconfig and drone-registry commands
-too; add --forget-key to forget it as well. Entries for other helpers are
-never touched, and a credHelpers left empty is removed. --remove cannot be
-combined with --key-file.
+--key-file and --self-signed-jwt, because the settings file serves every
+docker config ($DOCKER_CONFIG) and the token, dockerconfig and
+drone-registry commands too; add --forget-key to forget the key file as
+well. Entries for other helpers are never touched, and a credHelpers left
+empty is removed. --remove cannot be combined with --key-file or
+--self-signed-jwt.
 
 Examples:
   docker-credential-gcp configure-docker
@@ -86,6 +93,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	registries := fs.StringSlice("registries", slices.Clone(helper.DefaultRegistries), "comma-separated registry `HOSTS` to route to this helper")
 	allRegions := fs.Bool("all-regions", false, "route every Artifact Registry region (<region>-docker.pkg.dev) and the gcr.io hosts")
 	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
+	selfSigned := fs.Bool("self-signed-jwt", false, "record that service-account keys sign their own JWT access tokens (no token endpoint)")
 	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
 	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
 	forgetKey := fs.Bool("forget-key", false, "with --remove, also forget the key file recorded by --key-file")
@@ -97,6 +105,9 @@ func ConfigureDocker(args []string, stdio IO) error {
 	if *remove && fs.Changed("key-file") {
 		return errors.New("--remove cannot be combined with --key-file")
 	}
+	if *remove && fs.Changed("self-signed-jwt") {
+		return errors.New("--remove cannot be combined with --self-signed-jwt")
+	}
 	if *forgetKey && !*remove {
 		return errors.New("--forget-key goes with --remove: configure-docker --remove --forget-key")
 	}
@@ -106,6 +117,11 @@ func ConfigureDocker(args []string, stdio IO) error {
 	binding, err := bindingFlags(fs.Changed("bind-credentials"), fs.Changed("bind-impersonate"), *bindFile, *bindTarget, fs.Changed("registries"), *allRegions, *remove)
 	if err != nil {
 		return err
+	}
+	var settings settingsChange
+	if fs.Changed("self-signed-jwt") {
+		settings.selfSignedJWT = selfSigned
+		settings.notes = append(settings.notes, fmt.Sprintf("self_signed_jwt %v", *selfSigned))
 	}
 
 	var entries []registryEntry
@@ -140,7 +156,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	if *remove {
 		return c.remove(entries, *forgetKey)
 	}
-	return c.add(entries, keyPath, principal, binding)
+	return c.add(entries, keyPath, principal, binding, settings)
 }
 
 // configureRun is one configure-docker invocation after its flags are
@@ -151,7 +167,9 @@ type configureRun struct {
 	dryRun bool
 }
 
-func (c configureRun) add(entries []registryEntry, keyPath, principal string, binding *newBinding) error {
+// add routes entries to this helper and records keyPath, binding and the
+// non-Google hosts, besides settings, in our settings file.
+func (c configureRun) add(entries []registryEntry, keyPath, principal string, binding *newBinding, settings settingsChange) error {
 	f := c.file
 	keys := make([]string, len(entries))
 	for i, e := range entries {
@@ -172,7 +190,6 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 		fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(adding, ", "))
 	}
 
-	var settings settingsChange
 	if keyPath != "" {
 		settings.keyFile = &keyPath
 		who := ""
@@ -307,6 +324,7 @@ func (c configureRun) saveDocker(noChange string) error {
 // settingsChange is what configure-docker changes in our own settings.
 type settingsChange struct {
 	keyFile          *string          // new key file, when given
+	selfSignedJWT    *bool            // new --self-signed-jwt, when given
 	addRegistries    []string         // non-Google hosts to serve
 	removeRegistries []string         // hosts to stop serving
 	forgetKey        bool             // forget the recorded key file
@@ -317,7 +335,7 @@ type settingsChange struct {
 // applySettings loads our settings, applies ch and saves them when they
 // change (with --dry-run it only says what it would change).
 func (c configureRun) applySettings(ch settingsChange) error {
-	if ch.keyFile == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.bind) == 0 {
+	if ch.keyFile == nil && ch.selfSignedJWT == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.bind) == 0 {
 		return nil
 	}
 	path, err := config.Path()
@@ -339,6 +357,9 @@ func (c configureRun) applySettings(ch settingsChange) error {
 	if ch.keyFile != nil {
 		next.KeyFile = *ch.keyFile
 	}
+	if ch.selfSignedJWT != nil {
+		next.SelfSignedJWT = *ch.selfSignedJWT
+	}
 	for _, h := range ch.addRegistries {
 		if !slices.Contains(next.Registries, h) {
 			next.Registries = append(next.Registries, h)
@@ -359,7 +380,7 @@ func (c configureRun) applySettings(ch settingsChange) error {
 		next.Registries = nil
 	}
 	next.Bindings, notes = changeBindings(next.Bindings, ch, notes)
-	if next.KeyFile == cfg.KeyFile && slices.Equal(next.Registries, cfg.Registries) && slices.Equal(next.Bindings, cfg.Bindings) {
+	if next.KeyFile == cfg.KeyFile && next.SelfSignedJWT == cfg.SelfSignedJWT && slices.Equal(next.Registries, cfg.Registries) && slices.Equal(next.Bindings, cfg.Bindings) {
 		return nil
 	}
 	if c.dryRun {

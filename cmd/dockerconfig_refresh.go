@@ -33,7 +33,9 @@ type RefreshOptions struct {
 }
 
 // Default refresh timings: Google tokens live 60 min and the cache hands
-// out ones with >= 10 min left, so 45 min keeps the file always valid.
+// out ones with at least min(45 min, 3/4 of their life) left; a rewrite
+// comes after 45 min or Margin before the token expires, whichever is
+// first, so the file is always valid.
 const (
 	DefaultRefreshEvery      = 45 * time.Minute
 	DefaultRefreshJitter     = 2 * time.Minute

@@ -232,11 +232,12 @@ func TestNextRefresh(t *testing.T) {
 }
 
 // TestWriteDockerConfigLoopWithGoogle refreshes a config holding real
-// tokens from the fake Google endpoint issuing two-minute tokens: each
-// rewrite carries a new token, and a failing endpoint keeps the last file.
+// tokens from the fake Google endpoint issuing eight-second tokens: a
+// rewrite carries a new token once the cache stops reusing the last (after
+// a quarter of its life), and a failing endpoint keeps the last file.
 func TestWriteDockerConfigLoopWithGoogle(t *testing.T) {
 	g, _ := serveEnv(t)
-	g.SetLifetime(120 * time.Second)
+	g.SetLifetime(8 * time.Second)
 	h, err := helper.New()
 	if err != nil {
 		t.Fatal(err)
@@ -266,8 +267,8 @@ func TestWriteDockerConfigLoopWithGoogle(t *testing.T) {
 	if _, ok := g.Issued(first); !ok {
 		t.Fatalf("the first config's token was not issued by the fake")
 	}
-	// Two-minute tokens are below the cache's reuse threshold, so the
-	// next rewrite mints a new one.
+	// After 2 s an eight-second token is under ¾ of its life, so a
+	// rewrite mints a new one.
 	loopWaitFor(t, "a rewrite with a new token", func() bool { return password(path) != first })
 	second := password(path)
 	if _, ok := g.Issued(second); !ok {

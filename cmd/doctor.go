@@ -129,6 +129,9 @@ func (r *doctorReport) credentials(registry string) error {
 	}
 	r.line(doctorInfo, "principal: %s", principal)
 	r.line(doctorInfo, "kind: %s", cred.Kind)
+	if cred.SelfSigned {
+		r.line(doctorInfo, "tokens: self-signed JWTs, signed here with the key; Google's token endpoint is not used (%s, configure-docker --self-signed-jwt)", helper.EnvSelfSignedJWT)
+	}
 	if strings.HasPrefix(cred.Kind, "impersonated:") {
 		r.line(doctorInfo, "impersonating: %s", cred.Principal)
 	}
@@ -141,10 +144,14 @@ func (r *doctorReport) credentials(registry string) error {
 	case !cred.Cacheable:
 		r.line(doctorInfo, "not used: the token is handed over ready-made")
 	default:
-		if until, ok := h.Cache.Lookup(cred.Identity); ok {
-			cachedUntil = until
-			r.line(doctorOK, "hit, valid until %s (%s left)", clock(until), minutesLeft(until))
-		} else {
+		r.line(doctorInfo, "policy: a cached token is reused while it has at least min(%v, 3/4 of its life) left (%s)", h.Cache.MinLifetime(), helper.EnvMinLifetime)
+		switch c, ok := h.Cache.Lookup(cred.Identity); {
+		case ok && c.Reusable:
+			cachedUntil = c.Expiry
+			r.line(doctorOK, "hit, valid until %s (%s left); reused until %s, then minted anew", clock(c.Expiry), minutesLeft(c.Expiry), clock(c.ReuseUntil))
+		case ok:
+			r.line(doctorInfo, "cached token has %s left, under the %v the policy wants: a token will be minted now", minutesLeft(c.Expiry), c.Expiry.Sub(c.ReuseUntil).Round(time.Second))
+		default:
 			r.line(doctorInfo, "miss: a token will be minted now")
 		}
 	}

@@ -29,18 +29,22 @@ const defaultTokenRegistry = "gcr.io"
 // script never hangs on a dead network.
 const commandTimeout = 30 * time.Second
 
-const tokenUsage = `Usage: docker-credential-gcp token [--registry HOST] [--format text|json]
+const tokenUsage = `Usage: docker-credential-gcp token [--registry HOST] [--format text|json] [--min-lifetime DURATION]
        docker-credential-gcp print-access-token [...]
 
 Prints a short-lived Google OAuth2 access token (about one hour) for scripts,
 like 'gcloud auth print-access-token' but without gcloud. It comes from the
 same credentials 'get' uses for HOST and through the same token cache, so
-calling it often costs no extra requests to Google.
+calling it often costs no extra requests to Google. A cached token is reused
+while it has at least min(DURATION, 3/4 of the life it had when obtained)
+left, else a new one is minted; DURATION defaults to
+$DOCKER_CREDENTIAL_GCP_MIN_LIFETIME, else 45m.
 
 Examples:
   docker-credential-gcp token | docker login -u oauth2accesstoken --password-stdin https://eu.gcr.io
   curl -H "Authorization: Bearer $(docker-credential-gcp token)" https://gcr.io/v2/PROJECT/IMAGE/tags/list
   docker-credential-gcp token --format json
+  docker-credential-gcp token --min-lifetime 10m
 
 Flags:
 `
@@ -62,16 +66,27 @@ func Token(args []string, stdio IO) error {
 	fs := newFlags("token", tokenUsage, stdio)
 	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` whose credential to use (a credential stored for it, then its binding, wins)")
 	format := fs.String("format", "text", "output `FORMAT`: text (the token alone) or json (token, type and expiry)")
+	minLifetime := fs.String("min-lifetime", "", "reuse a cached token only while it has at least min(`DURATION`, 3/4 of its life) left (default 45m)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return fmt.Errorf("--format %q: want text or json", *format)
 	}
+	var m time.Duration
+	if fs.Changed("min-lifetime") {
+		var err error
+		if m, err = token.ParseMinLifetime(*minLifetime); err != nil {
+			return fmt.Errorf("--min-lifetime: %w", err)
+		}
+	}
 
 	h, err := helper.New()
 	if err != nil {
 		return err
+	}
+	if m != 0 && h.Cache != nil {
+		h.Cache.SetMinLifetime(m)
 	}
 	host, err := allowedRegistry(h, *registry)
 	if err != nil {

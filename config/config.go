@@ -29,6 +29,9 @@ type Config struct {
 	// Bindings tie a credential to chosen registry hosts
 	// (configure-docker --bind-credentials / --bind-impersonate).
 	Bindings []Binding `json:"bindings,omitempty"`
+	// SelfSignedJWT makes service-account keys sign their own JWT access
+	// tokens instead of asking Google's token endpoint.
+	SelfSignedJWT bool `json:"self_signed_jwt,omitempty"`
 }
 
 // Binding is the identity one registry host uses instead of the default

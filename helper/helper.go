@@ -25,6 +25,13 @@ const (
 	EnvRegistries = "DOCKER_CREDENTIAL_GCP_REGISTRIES"
 	// EnvNoCache turns the token cache off when set to 1 or true.
 	EnvNoCache = "DOCKER_CREDENTIAL_GCP_NO_CACHE"
+	// EnvMinLifetime is M, the least validity a cached token must keep to
+	// be reused (a Go duration, default 45m; see token.FileCache).
+	EnvMinLifetime = "DOCKER_CREDENTIAL_GCP_MIN_LIFETIME"
+	// EnvSelfSignedJWT makes service-account keys sign their own JWT
+	// access tokens instead of asking the token endpoint (1 or 0; it
+	// overrides configure-docker --self-signed-jwt).
+	EnvSelfSignedJWT = "DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT"
 )
 
 // Usernames docker may store credentials under.
@@ -66,6 +73,9 @@ type Helper struct {
 	Cache *token.FileCache
 	// Scopes requested for every token; empty means cloud-platform.
 	Scopes []string
+	// SelfSignedJWT makes a service-account key (not impersonated) sign
+	// its own JWT access tokens: no token endpoint request at all.
+	SelfSignedJWT bool
 
 	// started is when New ran, which a get process does first thing: the
 	// process's start within milliseconds. Get's deadline counts from it.
@@ -87,11 +97,22 @@ func New() (*Helper, error) {
 	if err != nil {
 		return nil, err
 	}
+	minLifetime := token.DefaultMinLifetime
+	if v := os.Getenv(EnvMinLifetime); strings.TrimSpace(v) != "" {
+		if minLifetime, err = token.ParseMinLifetime(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvMinLifetime, err)
+		}
+	}
+	selfSigned, err := selfSignedJWT(os.Getenv(EnvSelfSignedJWT), cfg.SelfSignedJWT)
+	if err != nil {
+		return nil, err
+	}
 	h := &Helper{
-		started: started,
-		Policy:  Policy{Extra: append(cfg.Registries, SplitRegistries(os.Getenv(EnvRegistries))...)},
-		KeyFile: cfg.KeyFile,
-		Scopes:  []string{token.CloudPlatformScope},
+		started:       started,
+		Policy:        Policy{Extra: append(cfg.Registries, SplitRegistries(os.Getenv(EnvRegistries))...)},
+		KeyFile:       cfg.KeyFile,
+		Scopes:        []string{token.CloudPlatformScope},
+		SelfSignedJWT: selfSigned,
 	}
 	if h.Bindings, err = loadBindings(cfg.Bindings, os.Getenv(EnvBindings), h.Policy); err != nil {
 		return nil, err
@@ -104,8 +125,23 @@ func New() (*Helper, error) {
 		// which serves the long-running commands.
 		dir, _ := token.DefaultCacheDir()
 		h.Cache = token.NewFileCache(dir)
+		h.Cache.SetMinLifetime(minLifetime)
 	}
 	return h, nil
+}
+
+// selfSignedJWT interprets DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT, which
+// wins over the setting configure-docker recorded.
+func selfSignedJWT(env string, recorded bool) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(env)) {
+	case "":
+		return recorded, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q: want 1 (sign JWTs locally) or 0 (use the token endpoint)", EnvSelfSignedJWT, env)
 }
 
 // cacheDisabled interprets DOCKER_CREDENTIAL_GCP_NO_CACHE.
@@ -274,8 +310,9 @@ func (h *Helper) List() (map[string]string, error) {
 // credential won, a binding's impersonation target (or, for unbound hosts,
 // DOCKER_CREDENTIAL_GCP_IMPERSONATE) wraps the result; a binding replaces
 // DOCKER_CREDENTIAL_GCP_IMPERSONATE for its hosts, and a stored credential
-// keeps it. It does not mint; the skipped sources explain, for doctor, why
-// earlier sources did not apply.
+// keeps it. Without impersonation, h.SelfSignedJWT makes a service-account
+// key sign its own tokens. It does not mint; the skipped sources explain,
+// for doctor, why earlier sources did not apply.
 func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, []token.Skipped, error) {
 	cred, skipped, err := token.Resolve(ctx, h.Sources(host))
 	if err != nil {
@@ -287,11 +324,21 @@ func (h *Helper) Resolve(ctx context.Context, host string) (*token.Credential, [
 		target = b.Impersonate
 	}
 	if target != "" {
-		imp, err := token.Impersonate(ctx, cred, target, h.Scopes)
+		// The base token goes through the cache too, so that a source
+		// that looks for itself in the cache (the metadata server) needs
+		// no request on a warm get.
+		base := *cred
+		if h.Cache != nil {
+			base.TokenSource = h.Cache.TokenSource(cred)
+		}
+		imp, err := token.Impersonate(ctx, &base, target, h.Scopes)
 		if err != nil {
 			return nil, skipped, fmt.Errorf("impersonating %s with %s: %w", target, cred.Source, err)
 		}
-		cred = imp
+		return imp, skipped, nil
+	}
+	if h.SelfSignedJWT {
+		cred = token.WithSelfSignedJWT(cred)
 	}
 	return cred, skipped, nil
 }
@@ -308,7 +355,7 @@ func (h *Helper) Sources(host string) []token.Source {
 		name := fmt.Sprintf("credential file %s bound to %s", b.CredentialFile, host)
 		sources = append(sources, token.FromFile(name, b.CredentialFile, h.Scopes))
 	}
-	return append(sources, defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.Scopes})...)
+	return append(sources, defaults(token.Options{KeyFile: h.KeyFile, Scopes: h.Scopes, Cache: h.Cache})...)
 }
 
 // Token resolves the credential for host and returns an access token for

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +27,8 @@ const (
 
 	// cacheFormatVersion is written into every entry; entries of any other
 	// version are ignored and replaced, so the format can change freely.
-	cacheFormatVersion = 1
+	// Version 2 added obtained_at (for the lifetime policy) and principal.
+	cacheFormatVersion = 2
 
 	// cacheDirPerm and cacheFilePerm keep cached tokens private to the user.
 	cacheDirPerm  fs.FileMode = 0o700
@@ -36,9 +38,10 @@ const (
 	// bytes in practice.
 	cacheMaxEntrySize = 64 << 10
 
-	// freshFor is the validity a cached token must still have to be served
-	// without minting: long enough for a slow push started now to finish.
-	freshFor = 10 * time.Minute
+	// DefaultMinLifetime is M, the validity a token handed out keeps at
+	// least when its source can give one: long enough for a docker build
+	// or BuildKit session that got it to finish.
+	DefaultMinLifetime = 45 * time.Minute
 
 	// staleFor is the validity a cached token must still have to be served
 	// when minting fails for a reason that may pass (network down, 5xx):
@@ -63,9 +66,11 @@ const (
 // for concurrent use by goroutines and by processes; any failure of the
 // cache itself is ignored and only costs a mint.
 type FileCache struct {
-	dir      string // "" keeps tokens in memory only
-	lockWait time.Duration
-	flights  singleflight.Group
+	dir         string // "" keeps tokens in memory only
+	lockWait    time.Duration
+	minLifetime time.Duration
+	now         func() time.Time // the clock; tests replace it
+	flights     singleflight.Group
 
 	mu     sync.Mutex
 	memory map[string]cacheEntry // by identity: what this process last read or minted
@@ -76,7 +81,35 @@ type FileCache struct {
 // tokens are kept in this process's memory only, for servers that run
 // where no cache dir can be found (HOME unset).
 func NewFileCache(dir string) *FileCache {
-	return &FileCache{dir: dir, lockWait: lockWait, memory: map[string]cacheEntry{}}
+	return &FileCache{dir: dir, lockWait: lockWait, minLifetime: DefaultMinLifetime, now: time.Now, memory: map[string]cacheEntry{}}
+}
+
+// SetMinLifetime sets M, the validity a cached token must keep to be
+// reused (see ReuseThreshold); m must be positive.
+func (c *FileCache) SetMinLifetime(m time.Duration) {
+	c.minLifetime = m
+}
+
+// MinLifetime is the M this cache applies.
+func (c *FileCache) MinLifetime() time.Duration { return c.minLifetime }
+
+// ReuseThreshold is the cache policy (SPEC §4): a cached token that had
+// life when it was obtained is reused while it has at least
+// min(M, ¾ of life) left. So 60-minute tokens are handed out with at
+// least 45 min left, and a source of short tokens is asked again after a
+// quarter of their life, never on every call.
+func (c *FileCache) ReuseThreshold(life time.Duration) time.Duration {
+	return min(c.minLifetime, life/4*3)
+}
+
+// ParseMinLifetime reads M as a Go duration ("45m", "1h30m"); what
+// cannot be a minimum lifetime is an error saying what is expected.
+func ParseMinLifetime(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("minimum token lifetime %q: want a positive Go duration such as 45m or 1h30m", s)
+	}
+	return d, nil
 }
 
 // DefaultCacheDir is where the cache lives unless configured otherwise:
@@ -99,7 +132,7 @@ func (c *FileCache) TokenSource(cred *Credential) oauth2.TokenSource {
 	if !cred.Cacheable || cred.Identity == "" {
 		return cred.TokenSource
 	}
-	return &cachedTokenSource{cache: c, identity: cred.Identity, path: c.path(cred.Identity), mint: cred.TokenSource}
+	return &cachedTokenSource{cache: c, identity: cred.Identity, principal: cred.Principal, path: c.path(cred.Identity), mint: cred.TokenSource}
 }
 
 // Drop erases the cached token of identity, so the next call mints anew.
@@ -118,24 +151,50 @@ func (c *FileCache) Drop(identity string) error {
 	return nil
 }
 
+// CachedToken describes a cached token for `doctor` and for sources that
+// need not look for themselves while their token is cached. It never
+// holds the token itself.
+type CachedToken struct {
+	// Principal is the account the token is for, as its source said.
+	Principal string
+	// ObtainedAt is when the token was minted; Expiry when it lapses.
+	ObtainedAt, Expiry time.Time
+	// ReuseUntil is when the policy stops handing it out and mints anew.
+	ReuseUntil time.Time
+	// Reusable is true while a call would be answered with this token
+	// without minting.
+	Reusable bool
+}
+
 // Lookup reports whether an unexpired token for identity is cached, and
-// until when, for `doctor`. It never returns the token itself.
-func (c *FileCache) Lookup(identity string) (expiry time.Time, ok bool) {
+// what the policy does with it. It never mints.
+func (c *FileCache) Lookup(identity string) (CachedToken, bool) {
 	e, ok := c.read(c.path(identity), identity)
-	if !ok || !validFor(e, 0) {
-		return time.Time{}, false
+	if !ok || c.left(e) <= 0 {
+		return CachedToken{}, false
 	}
-	return e.Expiry, true
+	return CachedToken{
+		Principal:  e.Principal,
+		ObtainedAt: e.ObtainedAt,
+		Expiry:     e.Expiry,
+		ReuseUntil: e.Expiry.Add(-c.ReuseThreshold(e.life())),
+		Reusable:   c.reusable(e),
+	}, true
 }
 
 // cacheEntry is the content of one cache file.
 type cacheEntry struct {
 	Version     int       `json:"version"`
 	Identity    string    `json:"identity"`
+	Principal   string    `json:"principal,omitempty"`
 	AccessToken string    `json:"access_token"`
 	TokenType   string    `json:"token_type,omitempty"`
+	ObtainedAt  time.Time `json:"obtained_at"`
 	Expiry      time.Time `json:"expiry"`
 }
+
+// life is how long the token was valid for when it was obtained.
+func (e cacheEntry) life() time.Duration { return e.Expiry.Sub(e.ObtainedAt) }
 
 // path names the entry of identity: a hash, so that identities (which may
 // hold file paths or e-mails) make safe, fixed-length file names.
@@ -150,7 +209,7 @@ func (c *FileCache) read(path, identity string) (cacheEntry, bool) {
 	c.mu.Lock()
 	mem, inMemory := c.memory[identity]
 	c.mu.Unlock()
-	if inMemory && validFor(mem, freshFor) || c.dir == "" {
+	if inMemory && c.reusable(mem) || c.dir == "" {
 		return mem, inMemory
 	}
 	e, ok := readEntryFile(path, identity)
@@ -177,20 +236,27 @@ func readEntryFile(path, identity string) (cacheEntry, bool) {
 	if err != nil || json.Unmarshal(data, &e) != nil {
 		return cacheEntry{}, false
 	}
-	if e.Version != cacheFormatVersion || e.Identity != identity || e.AccessToken == "" || e.Expiry.IsZero() {
+	if e.Version != cacheFormatVersion || e.Identity != identity || e.AccessToken == "" ||
+		e.Expiry.IsZero() || e.ObtainedAt.IsZero() || e.life() <= 0 {
 		return cacheEntry{}, false
 	}
 	return e, true
 }
 
-// write stores tok as the entry of identity; errors only mean it is not cached.
-func (c *FileCache) write(path, identity string, tok *oauth2.Token) error {
+// write stores tok, obtained now for principal, as the entry of identity;
+// errors only mean it is not cached.
+func (c *FileCache) write(path, identity, principal string, tok *oauth2.Token) error {
 	e := cacheEntry{
 		Version:     cacheFormatVersion,
 		Identity:    identity,
+		Principal:   principal,
 		AccessToken: tok.AccessToken,
 		TokenType:   tok.TokenType,
+		ObtainedAt:  c.now(),
 		Expiry:      tok.Expiry,
+	}
+	if e.life() <= 0 {
+		return nil
 	}
 	c.remember(e)
 	if c.dir == "" {
@@ -231,9 +297,14 @@ func (c *FileCache) lock(path string) *flock.Flock {
 	return l
 }
 
-// validFor reports whether e's token remains valid for at least d.
-func validFor(e cacheEntry, d time.Duration) bool {
-	return time.Until(e.Expiry) >= d
+// left is the validity e's token has left.
+func (c *FileCache) left(e cacheEntry) time.Duration { return e.Expiry.Sub(c.now()) }
+
+// reusable reports whether e may be handed out without minting, by
+// ReuseThreshold.
+func (c *FileCache) reusable(e cacheEntry) bool {
+	left := c.left(e)
+	return left > 0 && left >= c.ReuseThreshold(e.life())
 }
 
 func (e cacheEntry) token() *oauth2.Token {
@@ -242,18 +313,18 @@ func (e cacheEntry) token() *oauth2.Token {
 
 // cachedTokenSource serves one credential's tokens from a FileCache.
 type cachedTokenSource struct {
-	cache    *FileCache
-	identity string
-	path     string
-	mint     oauth2.TokenSource
+	cache     *FileCache
+	identity  string
+	principal string
+	path      string
+	mint      oauth2.TokenSource
 }
 
-// Token returns a cached token with at least freshFor validity left, or
-// mints one. Concurrent cold calls mint once: goroutines of this process
+// Token returns a cached token the policy lets us reuse, or mints one. Concurrent cold calls mint once: goroutines of this process
 // share one flight, processes take turns on a file lock and re-read the
 // entry the winner wrote.
 func (s *cachedTokenSource) Token() (*oauth2.Token, error) {
-	if e, ok := s.cache.read(s.path, s.identity); ok && validFor(e, freshFor) {
+	if e, ok := s.cache.read(s.path, s.identity); ok && s.cache.reusable(e) {
 		return e.token(), nil
 	}
 	v, err, _ := s.cache.flights.Do(s.identity, func() (any, error) {
@@ -273,18 +344,18 @@ func (s *cachedTokenSource) refresh() (*oauth2.Token, error) {
 	// Another goroutine's flight or another process may have minted while
 	// we waited.
 	cached, ok := s.cache.read(s.path, s.identity)
-	if ok && validFor(cached, freshFor) {
+	if ok && s.cache.reusable(cached) {
 		return cached.token(), nil
 	}
 	tok, err := s.mint.Token()
 	if err != nil {
-		if ok && validFor(cached, staleFor) && !refused(err) {
+		if ok && s.cache.left(cached) >= staleFor && !refused(err) {
 			return cached.token(), nil
 		}
 		return nil, err
 	}
 	if tok.AccessToken != "" && !tok.Expiry.IsZero() {
-		_ = s.cache.write(s.path, s.identity, tok)
+		_ = s.cache.write(s.path, s.identity, s.principal, tok)
 	}
 	return tok, nil
 }

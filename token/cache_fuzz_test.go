@@ -16,16 +16,25 @@ const fuzzIdentity = "json:fuzz-identity"
 // cacheFileSeeds are entries of every shape: fresh, stale but usable when
 // minting fails, expired, foreign, of another version, corrupt.
 func cacheFileSeeds() []string {
+	now := time.Now()
+	obtainedAt := now.Add(-time.Minute)
 	entry := func(version int, identity, tok string, expiry time.Time) string {
-		data, _ := json.Marshal(cacheEntry{Version: version, Identity: identity, AccessToken: tok, TokenType: "Bearer", Expiry: expiry})
+		data, _ := json.Marshal(cacheEntry{Version: version, Identity: identity, AccessToken: tok, TokenType: "Bearer", ObtainedAt: obtainedAt, Expiry: expiry})
 		return string(data)
 	}
-	now := time.Now()
 	fresh := entry(cacheFormatVersion, fuzzIdentity, "ya29.cached", now.Add(time.Hour))
+	obtained := func(at time.Time, expiry time.Time) string {
+		data, _ := json.Marshal(cacheEntry{Version: cacheFormatVersion, Identity: fuzzIdentity, AccessToken: "ya29.aged", ObtainedAt: at, Expiry: expiry})
+		return string(data)
+	}
 	return []string{
 		fresh,
 		entry(cacheFormatVersion, fuzzIdentity, "ya29.cached", time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)),
-		entry(cacheFormatVersion, fuzzIdentity, "ya29.stale", now.Add(5*time.Minute)),
+		entry(cacheFormatVersion, fuzzIdentity, "ya29.short-but-young", now.Add(5*time.Minute)),
+		obtained(now.Add(-50*time.Minute), now.Add(10*time.Minute)),
+		obtained(now.Add(-10*time.Minute), now.Add(5*time.Minute)),
+		obtained(time.Time{}, now.Add(time.Hour)),
+		obtained(now.Add(time.Hour), now.Add(time.Minute)),
 		entry(cacheFormatVersion, fuzzIdentity, "ya29.expired", now.Add(-time.Minute)),
 		entry(cacheFormatVersion, fuzzIdentity, "ya29.old", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)),
 		entry(cacheFormatVersion, "json:someone-else", "ya29.foreign", now.Add(time.Hour)),
@@ -34,10 +43,11 @@ func cacheFileSeeds() []string {
 		entry(cacheFormatVersion, fuzzIdentity, "ya29.zero-expiry", time.Time{}),
 		fresh[:len(fresh)/2],
 		fresh + fresh,
-		`{"version":1,"identity":"json:fuzz-identity","access_token":"ya29.x","expiry":"not a time"}`,
-		`{"version":"1","identity":"json:fuzz-identity","access_token":"ya29.x","expiry":"2999-01-01T00:00:00Z"}`,
-		`{"VERSION":1,"IDENTITY":"json:fuzz-identity","ACCESS_TOKEN":"ya29.case","EXPIRY":"2999-01-01T00:00:00Z"}`,
-		`{"version":1,"identity":"json:fuzz-identity","access_token":"ya29.x","expiry":"9999-12-31T23:59:59.999999999+23:59"}`,
+		`{"version":2,"identity":"json:fuzz-identity","access_token":"ya29.x","obtained_at":"2000-01-01T00:00:00Z","expiry":"not a time"}`,
+		`{"version":"2","identity":"json:fuzz-identity","access_token":"ya29.x","obtained_at":"2000-01-01T00:00:00Z","expiry":"2999-01-01T00:00:00Z"}`,
+		`{"VERSION":2,"IDENTITY":"json:fuzz-identity","ACCESS_TOKEN":"ya29.case","OBTAINED_AT":"2000-01-01T00:00:00Z","EXPIRY":"2999-01-01T00:00:00Z"}`,
+		`{"version":2,"identity":"json:fuzz-identity","access_token":"ya29.x","obtained_at":"0001-01-01T00:00:01Z","expiry":"9999-12-31T23:59:59.999999999+23:59"}`,
+		`{"version":1,"identity":"json:fuzz-identity","access_token":"ya29.v1","expiry":"2999-01-01T00:00:00Z"}`,
 		`{"version":1e400}`, `null`, `[]`, `{}`, ``, "\x00\xff", "{\"access_token\":\"\xff\"}",
 	}
 }
@@ -58,8 +68,8 @@ func (m *fuzzMint) Token() (*oauth2.Token, error) {
 
 // FuzzCacheFile writes arbitrary bytes as the cache entry of a credential.
 // The cached token source must never panic or fail because of the file:
-// it serves a well-formed entry of this identity with ≥10 min left
-// without minting, mints otherwise and replaces the entry with a good
+// it serves a well-formed entry of this identity with at least
+// min(45 min, ¾ of the life it had when obtained) left without minting, mints otherwise and replaces the entry with a good
 // one; and when minting fails it serves such an entry only while ≥2 min
 // remain, else reports the mint's error.
 func FuzzCacheFile(f *testing.F) {
@@ -82,15 +92,18 @@ func FuzzCacheFile(f *testing.F) {
 		// What the file holds, by the documented rules.
 		var e cacheEntry
 		wellFormed := json.Unmarshal(data, &e) == nil && e.Version == cacheFormatVersion &&
-			e.Identity == fuzzIdentity && e.AccessToken != "" && !e.Expiry.IsZero()
+			e.Identity == fuzzIdentity && e.AccessToken != "" && !e.Expiry.IsZero() &&
+			!e.ObtainedAt.IsZero() && e.Expiry.After(e.ObtainedAt)
 		left := time.Until(e.Expiry)
+		life := e.Expiry.Sub(e.ObtainedAt)
+		reusable := left > 0 && left >= min(DefaultMinLifetime, life/4*3)
 
 		_, _ = c.Lookup(fuzzIdentity)
 		mint := &fuzzMint{fail: failMint}
 		tok, err := c.TokenSource(cacheCred(fuzzIdentity, mint)).Token()
 
 		switch {
-		case wellFormed && left >= freshFor:
+		case wellFormed && reusable:
 			if err != nil || mint.mints != 0 || tok.AccessToken != e.AccessToken {
 				t.Fatalf("fresh entry (%v left): token %v, err %v, %d mints; want the cached token without minting", left, tok, err, mint.mints)
 			}

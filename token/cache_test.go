@@ -26,9 +26,37 @@ import (
 type countingMint struct {
 	validity time.Duration
 	delay    time.Duration
+	clock    *fakeClock // nil: time.Now
 	mints    atomic.Int64
 	mu       sync.Mutex
 	err      error
+}
+
+// fakeClock is a settable clock for FileCache.now and countingMint.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// clockedCache is a cache in a fresh dir whose clock is clock.
+func clockedCache(t testing.TB, clock *fakeClock) *FileCache {
+	c := NewFileCache(t.TempDir())
+	c.now = clock.Now
+	return c
 }
 
 func (m *countingMint) Token() (*oauth2.Token, error) {
@@ -42,7 +70,11 @@ func (m *countingMint) Token() (*oauth2.Token, error) {
 	}
 	tok := &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n), TokenType: "Bearer"}
 	if m.validity != 0 {
-		tok.Expiry = time.Now().Add(m.validity)
+		now := time.Now()
+		if m.clock != nil {
+			now = m.clock.Now()
+		}
+		tok.Expiry = now.Add(m.validity)
 	}
 	return tok, nil
 }
@@ -98,24 +130,90 @@ func TestCacheSequentialCallsMintOnce(t *testing.T) {
 	}
 }
 
-func TestCacheFreshnessThreshold(t *testing.T) {
+// A cached token is reused while it has at least min(M, ¾ of the life it
+// had when obtained) left, and minted anew after.
+func TestCacheReusePolicy(t *testing.T) {
 	tests := []struct {
-		validity  time.Duration
-		wantMints int64
+		name        string
+		minLifetime time.Duration
+		life        time.Duration
+		reusedUntil time.Duration // after obtaining
 	}{
-		{9 * time.Minute, 2},
-		{11 * time.Minute, 1},
+		{"60-minute tokens keep 45 min", DefaultMinLifetime, time.Hour, 15 * time.Minute},
+		{"expires_in 120 is reused for 30 s", DefaultMinLifetime, 120 * time.Second, 30 * time.Second},
+		{"20-minute tokens are reused for 5 min", DefaultMinLifetime, 20 * time.Minute, 5 * time.Minute},
+		{"M=10m keeps 60-minute tokens 50 min", 10 * time.Minute, time.Hour, 50 * time.Minute},
+		{"M=2h is capped at 3/4 of the life", 2 * time.Hour, time.Hour, 15 * time.Minute},
 	}
 	for _, tt := range tests {
-		t.Run(tt.validity.String(), func(t *testing.T) {
-			c := NewFileCache(t.TempDir())
-			m := &countingMint{validity: tt.validity}
-			mustToken(t, c.TokenSource(cacheCred("id", m)))
-			mustToken(t, c.TokenSource(cacheCred("id", m)))
-			if n := m.mints.Load(); n != tt.wantMints {
-				t.Errorf("mints = %d, want %d", n, tt.wantMints)
+		t.Run(tt.name, func(t *testing.T) {
+			for _, at := range []struct {
+				after     time.Duration
+				wantMints int64
+			}{{tt.reusedUntil - time.Second, 1}, {tt.reusedUntil + time.Second, 2}} {
+				clock := newFakeClock()
+				c := clockedCache(t, clock)
+				c.SetMinLifetime(tt.minLifetime)
+				m := &countingMint{validity: tt.life, clock: clock}
+				first := mustToken(t, c.TokenSource(cacheCred("id", m)))
+				clock.Advance(at.after)
+				// A new cache on the same dir, as the next process sees it.
+				next := NewFileCache(c.dir)
+				next.now = clock.Now
+				next.SetMinLifetime(tt.minLifetime)
+				got := mustToken(t, next.TokenSource(cacheCred("id", m)))
+				if n := m.mints.Load(); n != at.wantMints {
+					t.Errorf("%v after obtaining: %d mints, want %d", at.after, n, at.wantMints)
+				}
+				if reused := got.AccessToken == first.AccessToken; reused != (at.wantMints == 1) {
+					t.Errorf("%v after obtaining: reused = %v", at.after, reused)
+				}
 			}
 		})
+	}
+}
+
+// Continuous gets of 3600-second tokens never hand one out with under M
+// left, and mint about every quarter hour; 20-minute tokens, whose life is
+// under M, are minted again after a quarter of their life.
+func TestCacheNeverHandsOutUnderMinLifetime(t *testing.T) {
+	for _, tt := range []struct {
+		life      time.Duration
+		wantLeft  time.Duration
+		wantMints int64 // over 4 simulated hours
+	}{
+		{time.Hour, DefaultMinLifetime, 16},
+		{20 * time.Minute, 15 * time.Minute, 48},
+	} {
+		t.Run(tt.life.String(), func(t *testing.T) {
+			clock := newFakeClock()
+			c := clockedCache(t, clock)
+			m := &countingMint{validity: tt.life, clock: clock}
+			start := clock.Now()
+			for clock.Now().Sub(start) < 4*time.Hour {
+				tok := mustToken(t, c.TokenSource(cacheCred("id", m)))
+				if left := tok.Expiry.Sub(clock.Now()); left < tt.wantLeft {
+					t.Fatalf("at %v a token with %v left was handed out, want ≥ %v", clock.Now().Sub(start), left, tt.wantLeft)
+				}
+				clock.Advance(7 * time.Second)
+			}
+			if n := m.mints.Load(); n < tt.wantMints || n > tt.wantMints+1 {
+				t.Errorf("%d mints in 4 hours, want %d", n, tt.wantMints)
+			}
+		})
+	}
+}
+
+func TestParseMinLifetime(t *testing.T) {
+	for in, want := range map[string]time.Duration{"45m": 45 * time.Minute, " 1h30m ": 90 * time.Minute, "90s": 90 * time.Second} {
+		if got, err := ParseMinLifetime(in); err != nil || got != want {
+			t.Errorf("ParseMinLifetime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "45", "soon", "-5m", "0s", "45 minutes"} {
+		if _, err := ParseMinLifetime(in); err == nil || !strings.Contains(err.Error(), "positive Go duration") {
+			t.Errorf("ParseMinLifetime(%q) error = %v, want one asking for a positive Go duration", in, err)
+		}
 	}
 }
 
@@ -178,14 +276,17 @@ func TestCacheSkipsTokenWithoutExpiry(t *testing.T) {
 
 func TestCacheIgnoresBadEntries(t *testing.T) {
 	fresh := time.Now().Add(time.Hour).Format(time.RFC3339Nano)
-	valid := fmt.Sprintf(`{"version":1,"identity":"id","access_token":"planted","token_type":"Bearer","expiry":%q}`, fresh)
+	obtained := time.Now().Add(-time.Minute).Format(time.RFC3339Nano)
+	valid := fmt.Sprintf(`{"version":2,"identity":"id","access_token":"planted","token_type":"Bearer","obtained_at":%q,"expiry":%q}`, obtained, fresh)
 	tests := map[string]string{
 		"corrupt":          "not json at all",
 		"truncated":        valid[:len(valid)/2],
 		"empty":            "",
 		"foreign identity": strings.Replace(valid, `"identity":"id"`, `"identity":"other"`, 1),
-		"wrong version":    strings.Replace(valid, `"version":1`, `"version":2`, 1),
-		"no version":       strings.Replace(valid, `"version":1,`, ``, 1),
+		"old version":      strings.Replace(valid, `"version":2`, `"version":1`, 1),
+		"no version":       strings.Replace(valid, `"version":2,`, ``, 1),
+		"no obtained_at":   strings.Replace(valid, fmt.Sprintf(`"obtained_at":%q,`, obtained), ``, 1),
+		"obtained later":   strings.Replace(valid, obtained, time.Now().Add(2*time.Hour).Format(time.RFC3339Nano), 1),
 		"no token":         strings.Replace(valid, `"access_token":"planted"`, `"access_token":""`, 1),
 		"no expiry":        strings.Replace(valid, fmt.Sprintf(`,"expiry":%q`, fresh), ``, 1),
 		"expired":          strings.Replace(valid, fresh, time.Now().Add(-time.Hour).Format(time.RFC3339Nano), 1),
@@ -273,17 +374,20 @@ func TestCacheReadOnlyDir(t *testing.T) {
 func TestCacheStaleIfError(t *testing.T) {
 	mintErr := errors.New("token endpoint: 503")
 	tests := []struct {
-		cachedValidity time.Duration
-		wantCached     bool
+		left       time.Duration // of a 60-minute token, when minting fails
+		wantCached bool
 	}{
 		{5 * time.Minute, true},
+		{2 * time.Minute, true},
 		{1 * time.Minute, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.cachedValidity.String(), func(t *testing.T) {
-			c := NewFileCache(t.TempDir())
-			m := &countingMint{validity: tt.cachedValidity}
+		t.Run(tt.left.String(), func(t *testing.T) {
+			clock := newFakeClock()
+			c := clockedCache(t, clock)
+			m := &countingMint{validity: time.Hour, clock: clock}
 			cached := mustToken(t, c.TokenSource(cacheCred("id", m)))
+			clock.Advance(time.Hour - tt.left)
 			m.fail(mintErr)
 			tok, err := c.TokenSource(cacheCred("id", m)).Token()
 			if n := m.mints.Load(); n != 2 {
@@ -323,9 +427,11 @@ func TestCacheStaleNotServedOnRefusal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewFileCache(t.TempDir())
-			m := &countingMint{validity: 5 * time.Minute}
+			clock := newFakeClock()
+			c := clockedCache(t, clock)
+			m := &countingMint{validity: time.Hour, clock: clock}
 			cached := mustToken(t, c.TokenSource(cacheCred("id", m)))
+			clock.Advance(55 * time.Minute)
 			m.fail(tt.err)
 			tok, err := c.TokenSource(cacheCred("id", m)).Token()
 			if tt.wantCached {
@@ -376,9 +482,9 @@ func TestCacheDropAndLookup(t *testing.T) {
 	}
 	m := &countingMint{validity: time.Hour}
 	tok := mustToken(t, c.TokenSource(cacheCred("id", m)))
-	expiry, ok := c.Lookup("id")
-	if !ok || !expiry.Equal(tok.Expiry) {
-		t.Errorf("Lookup = %v, %v; want %v, true", expiry, ok, tok.Expiry)
+	cached, ok := c.Lookup("id")
+	if !ok || !cached.Expiry.Equal(tok.Expiry) || !cached.Reusable || cached.ReuseUntil.Sub(cached.ObtainedAt).Round(time.Second) != 15*time.Minute {
+		t.Errorf("Lookup = %+v, %v; want expiry %v, reusable for 15 min", cached, ok, tok.Expiry)
 	}
 	if _, ok := c.Lookup("other"); ok {
 		t.Error("Lookup found an entry for another identity")
@@ -628,8 +734,8 @@ func TestCacheMemoryOnly(t *testing.T) {
 	if n := m.mints.Load(); n != 1 {
 		t.Errorf("mints = %d, want 1 for 51 calls in one process", n)
 	}
-	if exp, ok := c.Lookup("id"); !ok || time.Until(exp) < 50*time.Minute {
-		t.Errorf("Lookup = %v, %v; want the minted token's expiry", exp, ok)
+	if cached, ok := c.Lookup("id"); !ok || time.Until(cached.Expiry) < 50*time.Minute {
+		t.Errorf("Lookup = %+v, %v; want the minted token's expiry", cached, ok)
 	}
 	if err := c.Drop("id"); err != nil {
 		t.Fatal(err)
@@ -639,10 +745,13 @@ func TestCacheMemoryOnly(t *testing.T) {
 		t.Errorf("mints = %d after Drop, want 2", n)
 	}
 
-	short := &countingMint{validity: 5 * time.Minute}
+	clock := newFakeClock()
+	c.now = clock.Now
+	short := &countingMint{validity: 5 * time.Minute, clock: clock}
 	mustToken(t, c.TokenSource(cacheCred("short", short)))
+	clock.Advance(80 * time.Second)
 	mustToken(t, c.TokenSource(cacheCred("short", short)))
 	if n := short.mints.Load(); n != 2 {
-		t.Errorf("a token with 5 min left was reused from memory (%d mints, want 2)", n)
+		t.Errorf("a 5-minute token was reused from memory past a quarter of its life (%d mints, want 2)", n)
 	}
 }

@@ -208,7 +208,7 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 	if err != nil {
 		return nil, err
 	}
-	return &Credential{
+	cred := &Credential{
 		Source:    source,
 		Kind:      f.Type,
 		Principal: principal,
@@ -222,7 +222,11 @@ func credentialFromJSON(ctx context.Context, source string, data []byte, scopes 
 			kind:    f.Type,
 			secrets: f.secrets(),
 		},
-	}, nil
+	}
+	if f.Type == typeServiceAccount {
+		cred.key = &serviceAccountKey{data: data, parsed: f, scopes: scopes}
+	}
+	return cred, nil
 }
 
 // googleTokenSource has x/oauth2 build the token source for a checked

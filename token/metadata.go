@@ -39,6 +39,7 @@ var metadataHTTPClient = &http.Client{Transport: &retryTransport{
 // service account, at GCE_METADATA_HOST or 169.254.169.254.
 type metadataSource struct {
 	scopes []string
+	cache  *FileCache // nil: always probe
 }
 
 func metadataHost() string {
@@ -53,21 +54,43 @@ func metadataHost() string {
 
 func (metadataSource) Name() string { return "metadata server (" + metadataHost() + ")" }
 
+// Find probes the server for the default account's e-mail, unless the
+// cache holds a reusable token of this server's default account: then the
+// server was there moments ago and a warm get needs no request. The cache
+// entry keeps the e-mail. When the VM's service account changes, the old
+// account's token is served until the policy would mint anew.
 func (s metadataSource) Find(ctx context.Context) (*Credential, error) {
 	host := metadataHost()
-	email, err := probeMetadata(ctx, host)
-	if err != nil {
-		return nil, err
+	// Keyed by the alias, not the e-mail, so that finding the entry needs
+	// no request.
+	identity := "metadata:" + host + ":default:" + scopeKey(s.scopes)
+	var email string
+	if c, ok := s.cachedToken(identity); ok {
+		email = c.Principal
+	} else {
+		var err error
+		if email, err = probeMetadata(ctx, host); err != nil {
+			return nil, err
+		}
 	}
 	ts := &metadataTokenSource{ctx: ctx, host: host, scopes: s.scopes, email: email}
 	return &Credential{
 		Source:      s.Name(),
 		Kind:        "metadata",
 		Principal:   email,
-		Identity:    "metadata:" + host + ":" + email + ":" + scopeKey(s.scopes),
+		Identity:    identity,
 		Cacheable:   true,
 		TokenSource: oauth2.ReuseTokenSource(nil, ts),
 	}, nil
+}
+
+// cachedToken is the reusable cached token of identity, if there is one.
+func (s metadataSource) cachedToken(identity string) (CachedToken, bool) {
+	if s.cache == nil {
+		return CachedToken{}, false
+	}
+	c, ok := s.cache.Lookup(identity)
+	return c, ok && c.Reusable && c.Principal != ""
 }
 
 // probeMetadata asks for the default service account's e-mail within

@@ -18,7 +18,7 @@ func TestMetadataFound(t *testing.T) {
 	s := metadataSource{scopes: []string{CloudPlatformScope}}
 	cred := mustFind(t, s)
 	if cred.Kind != "metadata" || cred.Principal != "vm@proj.iam.gserviceaccount.com" || !cred.Cacheable ||
-		cred.Identity != "metadata:"+m.Host()+":vm@proj.iam.gserviceaccount.com:"+CloudPlatformScope {
+		cred.Identity != "metadata:"+m.Host()+":default:"+CloudPlatformScope {
 		t.Errorf("credential %+v", cred)
 	}
 	if m.TokenCount() != 0 {
@@ -30,6 +30,54 @@ func TestMetadataFound(t *testing.T) {
 	}
 	if left := time.Until(tok.Expiry); left < 59*time.Minute || left > time.Hour {
 		t.Errorf("expiry in %v, want about an hour", left)
+	}
+}
+
+// While the cache holds a reusable token of the metadata server's default
+// account, finding the source asks the server nothing, and the e-mail
+// comes from the cache entry; once the token is due for renewal, Find
+// probes again, and off Google Cloud it is not found fast.
+func TestMetadataWarmFindSendsNoRequest(t *testing.T) {
+	isolateEnv(t)
+	m := fake.NewMetadata(t, "vm@proj.iam.gserviceaccount.com")
+	t.Setenv("GCE_METADATA_HOST", m.Host())
+	clock := newFakeClock()
+	cache := clockedCache(t, clock)
+	s := metadataSource{scopes: []string{CloudPlatformScope}, cache: cache}
+
+	cred := mustFind(t, s)
+	first := mustToken(t, cache.TokenSource(cred))
+	cold := m.Count()
+	if cold != 2 {
+		t.Fatalf("a cold find and mint made %d requests, want 2 (e-mail, token)", cold)
+	}
+	for range 3 {
+		fresh := NewFileCache(cache.dir) // as the next process sees it
+		fresh.now = clock.Now
+		warm := mustFind(t, metadataSource{scopes: []string{CloudPlatformScope}, cache: fresh})
+		if warm.Principal != "vm@proj.iam.gserviceaccount.com" || warm.Identity != cred.Identity {
+			t.Errorf("warm credential %+v, want the cached e-mail and the same identity", warm)
+		}
+		if tok := mustToken(t, fresh.TokenSource(warm)); tok.AccessToken != first.AccessToken {
+			t.Error("a warm get did not reuse the cached token")
+		}
+	}
+	if n := m.Count() - cold; n != 0 {
+		t.Errorf("warm finds and gets made %d requests to the metadata server, want 0", n)
+	}
+
+	clock.Advance(16 * time.Minute)
+	cred = mustFind(t, s)
+	mustToken(t, cache.TokenSource(cred))
+	if n := m.Count() - cold; n != 2 {
+		t.Errorf("after the token was due for renewal, %d requests, want 2 (probe, token)", n)
+	}
+
+	// The entry is fresh, but it belongs to another host.
+	t.Setenv("GCE_METADATA_HOST", fake.RefusedHost(t))
+	refused := metadataSource{scopes: []string{CloudPlatformScope}, cache: cache}
+	if _, err := refused.Find(testContext(t)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another metadata host found %v; its cache key must differ", err)
 	}
 }
 

@@ -19,6 +19,10 @@ type Options struct {
 	KeyFile string
 	// Scopes to request; nil means []string{CloudPlatformScope}.
 	Scopes []string
+	// Cache, when set, lets the metadata source count as present without
+	// asking the server while a token of its is reusable there, so a warm
+	// get sends no request at all.
+	Cache *FileCache
 }
 
 func (o Options) scopes() []string { return scopesOrDefault(o.Scopes) }
@@ -42,7 +46,7 @@ func DefaultSources(opts Options) []Source {
 		adcEnvSource{scopes: scopes},
 		keyFileSource{path: opts.KeyFile, scopes: scopes},
 		gcloudSource{scopes: scopes},
-		metadataSource{scopes: scopes},
+		metadataSource{scopes: scopes, cache: opts.Cache},
 	}
 }
 

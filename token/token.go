@@ -39,6 +39,21 @@ type Credential struct {
 	Cacheable bool
 	// TokenSource mints (or returns) access tokens for this credential.
 	TokenSource oauth2.TokenSource
+	// SelfSigned is true when the tokens are JWTs signed locally with a
+	// service-account key: no token endpoint is involved.
+	SelfSigned bool
+
+	// key is the service-account key behind a service_account credential,
+	// for WithSelfSignedJWT; nil for other kinds.
+	key *serviceAccountKey
+}
+
+// serviceAccountKey is a service-account key JSON, parsed, with the
+// scopes its tokens are for.
+type serviceAccountKey struct {
+	data   []byte
+	parsed *credentialJSON
+	scopes []string
 }
 
 // Source is one place Google credentials may come from.

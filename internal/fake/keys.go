@@ -194,6 +194,65 @@ const clockSkew = 5 * time.Minute
 // signature by a registered key (found by kid, else by iss), iss, aud,
 // scope and a lifetime of at most an hour that includes now.
 func (g *Google) verifyAssertion(assertion string) (jwtClaims, error) {
+	c, err := g.verifySigned(assertion, false)
+	if err != nil {
+		return c, err
+	}
+	switch {
+	case c.Aud != g.TokenURL():
+		return c, fmt.Errorf("Invalid JWT: Failed audience check. The expected value was %s.", g.TokenURL())
+	case !hasScope(c.Scope, CloudPlatformScope):
+		return c, fmt.Errorf("Invalid JWT: scope must include %s.", CloudPlatformScope)
+	}
+	return c, nil
+}
+
+// VerifySelfSignedJWT checks a self-signed JWT access token as Google's
+// APIs do and returns its service account: RS256, kid naming a key
+// registered with ServiceAccountKey and the signature verifying with that
+// key's public key, iss = sub = the key's client_email, the cloud-platform
+// scope, a lifetime of at most an hour that includes now, and the account
+// not revoked. A JWT signed by any other key is refused.
+func (g *Google) VerifySelfSignedJWT(tok string) (string, error) {
+	c, err := g.verifySigned(tok, true)
+	if err != nil {
+		return "", err
+	}
+	g.mu.Lock()
+	_, revoked := g.revoked[c.Iss]
+	g.mu.Unlock()
+	switch {
+	case c.Sub != c.Iss:
+		return "", errors.New("Invalid JWT: sub must equal iss.")
+	case !hasScope(c.Scope, CloudPlatformScope):
+		return "", fmt.Errorf("Invalid JWT: scope must include %s.", CloudPlatformScope)
+	case revoked:
+		return "", errors.New("Invalid JWT Signature.")
+	}
+	return c.Iss, nil
+}
+
+// RegistryLogin is a registry's check of Basic credentials as gcr.io makes
+// it: the username oauth2accesstoken and, as password, an unexpired token
+// this fake issued to principal or a self-signed JWT of principal's key.
+func (g *Google) RegistryLogin(principal string) func(user, password string) bool {
+	return func(user, password string) bool {
+		if user != "oauth2accesstoken" {
+			return false
+		}
+		if is, ok := g.Issued(password); ok {
+			return is.Principal == principal
+		}
+		who, err := g.VerifySelfSignedJWT(password)
+		return err == nil && who == principal
+	}
+}
+
+// verifySigned checks what every Google JWT needs: the RS256 signature of
+// a registered key (by kid, which needKid requires, else by iss), iss
+// being that key's account, and a lifetime of at most an hour that
+// includes now.
+func (g *Google) verifySigned(assertion string, needKid bool) (jwtClaims, error) {
 	var c jwtClaims
 	parts := strings.Split(assertion, ".")
 	if len(parts) != 3 {
@@ -217,6 +276,9 @@ func (g *Google) verifyAssertion(assertion string) (jwtClaims, error) {
 		return c, errors.New("Invalid JWT Signature.")
 	}
 
+	if needKid && h.Kid == "" {
+		return c, errors.New("Invalid JWT: no kid in the header.")
+	}
 	g.mu.Lock()
 	sa, ok := g.keys[c.Iss]
 	if h.Kid != "" {
@@ -235,10 +297,6 @@ func (g *Google) verifyAssertion(assertion string) (jwtClaims, error) {
 	switch {
 	case c.Iss != sa.email:
 		return c, errors.New("Invalid JWT Signature.")
-	case c.Aud != g.TokenURL():
-		return c, fmt.Errorf("Invalid JWT: Failed audience check. The expected value was %s.", g.TokenURL())
-	case !hasScope(c.Scope, CloudPlatformScope):
-		return c, fmt.Errorf("Invalid JWT: scope must include %s.", CloudPlatformScope)
 	case c.Iat == 0 || c.Exp == 0 || c.Exp <= c.Iat || c.Exp-c.Iat > 3600 ||
 		!now.Before(time.Unix(c.Exp, 0)) || time.Unix(c.Iat, 0).After(now.Add(clockSkew)):
 		return c, errors.New("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
