@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -57,6 +58,39 @@ func cacheEntries(t *testing.T, e *Env) []string {
 		}
 	}
 	return out
+}
+
+// cacheAge rewrites every cache entry of e as if ago had passed since:
+// its token obtained and expiring that much earlier.
+func cacheAge(t *testing.T, e *Env, ago time.Duration) {
+	t.Helper()
+	entries := cacheEntries(t, e)
+	if len(entries) == 0 {
+		t.Fatal("no cache entry to age")
+	}
+	for _, f := range entries {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("cache entry %s: %v", f, err)
+		}
+		for _, field := range []string{"obtained_at", "expiry"} {
+			at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m[field]))
+			if err != nil {
+				t.Fatalf("cache entry %s: %s: %v", f, field, err)
+			}
+			m[field] = at.Add(-ago).Format(time.RFC3339Nano)
+		}
+		if data, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // cacheRunBounded runs get like e.Run but kills the process if it runs
@@ -186,22 +220,37 @@ func TestCacheTwoKeyFilesTwoTokens(t *testing.T) {
 	protoExpectIssued(t, g, tokImp, protoTargetEmail, "iam")
 }
 
+// A source of short tokens is asked again after a quarter of their life,
+// never on every get; 60-minute tokens are handed out with ≥45 min left.
 func TestCacheShortLifetimeRemints(t *testing.T) {
 	t.Parallel()
 	e, g, _ := protoKeyEnv(t, protoSAEmail)
 	g.SetLifetime(300 * time.Second)
-	seen := map[string]bool{}
-	for range 3 {
-		seen[cacheGet(t, e, "gcr.io")] = true
+	first := cacheGet(t, e, "gcr.io")
+	for range 2 {
+		if tok := cacheGet(t, e, "gcr.io"); tok != first {
+			t.Fatal("a 5-minute token was not reused in the first quarter of its life")
+		}
 	}
-	if n := g.Count("jwt"); n != 3 || len(seen) != 3 {
-		t.Fatalf("3 gets of 5-minute tokens made %d grants and %d distinct tokens, want 3 and 3 (reuse needs ≥10 min left)", n, len(seen))
+	if n := g.Count("jwt"); n != 1 {
+		t.Fatalf("3 gets of a fresh 5-minute token made %d grants, want 1", n)
 	}
-	// Tokens with plenty of life are reused again.
+	// 80 s later it has 220 s left, under ¾ of its life.
+	cacheAge(t, e, 80*time.Second)
+	if tok := cacheGet(t, e, "gcr.io"); tok == first || g.Count("jwt") != 2 {
+		t.Fatalf("a token past a quarter of its life was reused: %d grants", g.Count("jwt"))
+	}
+
 	g.SetLifetime(time.Hour)
+	cacheAge(t, e, time.Hour)
 	tok := cacheGet(t, e, "gcr.io")
-	if again := cacheGet(t, e, "gcr.io"); again != tok || g.Count("jwt") != 4 {
-		t.Fatalf("a 1-hour token was not reused: %d grants", g.Count("jwt"))
+	cacheAge(t, e, 14*time.Minute)
+	if again := cacheGet(t, e, "gcr.io"); again != tok || g.Count("jwt") != 3 {
+		t.Fatalf("a 1-hour token with 46 min left was not reused: %d grants", g.Count("jwt"))
+	}
+	cacheAge(t, e, 2*time.Minute)
+	if again := cacheGet(t, e, "gcr.io"); again == tok || g.Count("jwt") != 4 {
+		t.Fatalf("a 1-hour token with 44 min left was handed out: %d grants", g.Count("jwt"))
 	}
 }
 
@@ -216,7 +265,7 @@ var cacheCorruptions = []struct {
 	{"garbage", func([]byte, []byte) []byte { return []byte("\x00\xff garbage {{{ not json") }},
 	{"wrong_shape_JSON", func([]byte, []byte) []byte { return []byte(`["access_token", 42, {"expiry": true}]`) }},
 	{"future_version", func(data, _ []byte) []byte {
-		return bytes.Replace(data, []byte(`"version":1`), []byte(`"version":99`), 1)
+		return bytes.Replace(data, []byte(`"version":2`), []byte(`"version":99`), 1)
 	}},
 	{"expired", func(data, _ []byte) []byte {
 		var m map[string]any
@@ -483,8 +532,8 @@ func TestCacheStaleIfError(t *testing.T) {
 	t.Run("serves_token_with_5_min_left", func(t *testing.T) {
 		t.Parallel()
 		e, g, _ := protoKeyEnv(t, protoSAEmail)
-		g.SetLifetime(5 * time.Minute)
 		cached := cacheGet(t, e, "gcr.io")
+		cacheAge(t, e, 55*time.Minute) // 5 min left: minted anew
 		g.FailNext(10, http.StatusServiceUnavailable, nil, `{"error":"backendError"}`)
 		grants := g.Count("jwt")
 		r := cacheRunBounded(t, e, "gcr.io")
@@ -493,14 +542,14 @@ func TestCacheStaleIfError(t *testing.T) {
 			t.Fatalf("with the token endpoint failing, get did not serve the cached token")
 		}
 		if g.Count("jwt") == grants {
-			t.Error("a token with 5 min left (< 10 min) was served without trying to mint")
+			t.Error("a token with 5 min left was served without trying to mint")
 		}
 	})
 	t.Run("fails_with_90_s_left", func(t *testing.T) {
 		t.Parallel()
 		e, g, key := protoKeyEnv(t, protoSAEmail)
-		g.SetLifetime(90 * time.Second)
 		cached := cacheGet(t, e, "gcr.io")
+		cacheAge(t, e, time.Hour-90*time.Second)
 		g.FailNext(10, http.StatusServiceUnavailable, nil, `{"error":"backendError"}`)
 		r := cacheRunBounded(t, e, "gcr.io")
 		protoExpectError(t, r, append(protoKeySecrets(t, key), cached), "503")
@@ -525,8 +574,8 @@ func TestCacheRefusalNotServedStale(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e, g, key := protoKeyEnv(t, protoSAEmail)
-			g.SetLifetime(5 * time.Minute) // < 10 min: the next get tries to mint
 			cached := cacheGet(t, e, "gcr.io")
+			cacheAge(t, e, 55*time.Minute) // 5 min left: the next get tries to mint
 			g.RevokeWith(protoSAEmail, c.status)
 			r := cacheRunBounded(t, e, "gcr.io")
 			protoExpectError(t, r, append(protoKeySecrets(t, key), cached), "GOOGLE_APPLICATION_CREDENTIALS", "token endpoint refused the key", c.want)
