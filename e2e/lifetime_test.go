@@ -29,6 +29,7 @@ func TestLifetimeMetadataWarmGetSendsNoRequest(t *testing.T) {
 		}
 	}
 	d := cmdsMustRun(t, e, "", "doctor")
+	t.Logf("doctor on a warm cache:\n%s", d.Stdout)
 	if n := m.Count() - cold; n != 0 {
 		t.Fatalf("5 warm gets and doctor made %d requests to the metadata server, want 0", n)
 	}
