@@ -161,7 +161,10 @@ func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptio
 		CacheKeyType: kubeletCacheKeyRegistry,
 		Auth:         map[string]kubeletAuthConfig{},
 	}
-	host := imageHost(req.Image)
+	host, key, ok := imageHost(req.Image)
+	if !ok {
+		return resp, nil
+	}
 	h, err := helper.New()
 	if err != nil {
 		return nil, err
@@ -173,20 +176,44 @@ func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptio
 	if err != nil {
 		return nil, err
 	}
-	resp.Auth[host] = kubeletAuthConfig{Username: helper.UsernameAccessToken, Password: tok.AccessToken}
+	resp.Auth[key] = kubeletAuthConfig{Username: helper.UsernameAccessToken, Password: tok.AccessToken}
 	resp.CacheDuration = kubeletCacheDuration(tok.Expiry, time.Now()).String()
 	return resp, nil
 }
 
 // imageHost is the registry host of an image reference, by the rule docker
 // and kubelet use: the first path element if it looks like a host
-// (has a "." or ":", or is "localhost"), else Docker Hub.
-func imageHost(image string) string {
+// (has a "." or ":", or is "localhost"), else Docker Hub. host is normalized
+// as helper.ParseHost returns it, for the policy; key is host plus the
+// image's port, if any, for the response's auth map, where kubelet matches
+// ports exactly. ok is false for a first element that is not a plain
+// host[:port] (user info, '#', '?', control or non-ASCII characters): such
+// an image gets no credentials, so no auth key ever differs from the host
+// the token was minted for.
+func imageHost(image string) (host, key string, ok bool) {
 	first, _, found := strings.Cut(strings.TrimSpace(image), "/")
-	if found && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		return strings.ToLower(first)
+	if !found || !strings.ContainsAny(first, ".:") && first != "localhost" {
+		return "docker.io", "docker.io", true
 	}
-	return "docker.io"
+	if strings.ContainsFunc(first, func(r rune) bool { return !isHostPortChar(r) }) {
+		return "", "", false
+	}
+	host, err := helper.ParseHost(first)
+	if err != nil {
+		return "", "", false
+	}
+	key = host
+	if i := strings.LastIndexByte(first, ':'); i >= 0 && !strings.HasSuffix(first, "]") {
+		key += first[i:]
+	}
+	return host, key, true
+}
+
+// isHostPortChar reports whether r may appear in a registry's host[:port]:
+// ASCII letters, digits, '.', '-', and ':' and brackets for a port or an
+// IPv6 literal.
+func isHostPortChar(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-:[]", r)
 }
 
 // kubeletCacheDuration is how long kubelet may reuse a token expiring at

@@ -73,7 +73,8 @@ func serveEnv(t *testing.T) (*fake.Google, string) {
 }
 
 func kubeletRequestJSON(image string) string {
-	return `{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"` + image + `"}`
+	quoted, _ := json.Marshal(image)
+	return `{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":` + string(quoted) + `}`
 }
 
 func TestKubeletCredentialProviderGoogleImages(t *testing.T) {
@@ -83,6 +84,10 @@ func TestKubeletCredentialProviderGoogleImages(t *testing.T) {
 		{"gcr.io/p/i:t", "gcr.io"},
 		{"europe-docker.pkg.dev/p/r/i", "europe-docker.pkg.dev"},
 		{"eu.gcr.io/p/i@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "eu.gcr.io"},
+		// auth is keyed by the normalized host (and the image's port,
+		// which kubelet matches exactly), never the prefix as written.
+		{"EU.GCR.IO./p/i", "eu.gcr.io"},
+		{"gcr.io:443/p/i", "gcr.io:443"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.image, func(t *testing.T) {
@@ -136,6 +141,12 @@ func TestKubeletCredentialProviderOtherRegistries(t *testing.T) {
 		"quay.io/coreos/etcd",
 		"localhost:5000/app",
 		"gcr.io.evil.com/p/i",
+		// Not a plain host: no credentials, whatever the policy would
+		// make of the host inside.
+		"evil.com@gcr.io/p/i",
+		"gcr.io#x/p/i",
+		"gcr.io\n/p/i",
+		"\u212a.gcr.io/p/i", // Kelvin sign, lowered to "k" by strings.ToLower
 	} {
 		t.Run(image, func(t *testing.T) {
 			g, _ := serveEnv(t)
@@ -235,24 +246,45 @@ func TestKubeletCredentialProviderHelp(t *testing.T) {
 }
 
 func TestImageHost(t *testing.T) {
-	tests := map[string]string{
-		"gcr.io/p/i:t":                "gcr.io",
-		"europe-docker.pkg.dev/p/r/i": "europe-docker.pkg.dev",
-		"EU.GCR.IO/p/i":               "eu.gcr.io",
-		"docker.io/library/alpine":    "docker.io",
-		"alpine":                      "docker.io",
-		"alpine:3.20":                 "docker.io",
-		"library/alpine":              "docker.io",
-		"user/app@sha256:abc":         "docker.io",
-		"localhost/app":               "localhost",
-		"localhost:5000/app":          "localhost:5000",
-		"registry:5000/app":           "registry:5000",
-		"gcr.io:443/p/i":              "gcr.io:443",
-		"":                            "docker.io",
+	tests := map[string]struct{ host, key string }{
+		"gcr.io/p/i:t":                {"gcr.io", "gcr.io"},
+		"europe-docker.pkg.dev/p/r/i": {"europe-docker.pkg.dev", "europe-docker.pkg.dev"},
+		"EU.GCR.IO/p/i":               {"eu.gcr.io", "eu.gcr.io"},
+		"gcr.io./p/i":                 {"gcr.io", "gcr.io"},
+		"docker.io/library/alpine":    {"docker.io", "docker.io"},
+		"alpine":                      {"docker.io", "docker.io"},
+		"alpine:3.20":                 {"docker.io", "docker.io"},
+		"library/alpine":              {"docker.io", "docker.io"},
+		"user/app@sha256:abc":         {"docker.io", "docker.io"},
+		"localhost/app":               {"localhost", "localhost"},
+		"localhost:5000/app":          {"localhost", "localhost:5000"},
+		"registry:5000/app":           {"registry", "registry:5000"},
+		"gcr.io:443/p/i":              {"gcr.io", "gcr.io:443"},
+		"[::1]:5000/app":              {"[::1]", "[::1]:5000"},
+		"":                            {"docker.io", "docker.io"},
 	}
 	for image, want := range tests {
-		if got := imageHost(image); got != want {
-			t.Errorf("imageHost(%q) = %q, want %q", image, got, want)
+		host, key, ok := imageHost(image)
+		if !ok || host != want.host || key != want.key {
+			t.Errorf("imageHost(%q) = %q, %q, %v; want %q, %q, true", image, host, key, ok, want.host, want.key)
+		}
+	}
+	// Hosts that are not a plain host[:port] get no credentials at all.
+	for _, image := range []string{
+		"evil.com@gcr.io/p/i",
+		"user:pw@gcr.io/p/i",
+		"gcr.io#x/p/i",
+		"gcr.io?x/p/i",
+		"gcr.io\\x/p/i",
+		"gcr.io\x00/p/i",
+		"gcr.io\t/p/i",
+		"\u212a.gcr.io/p/i", // Kelvin sign, which strings.ToLower turns into "k"
+		"gcr.\u0131o/p/i",   // dotless i
+		"gcr.io:0/p/i",
+		"gcr.io:x/p/i",
+	} {
+		if host, key, ok := imageHost(image); ok {
+			t.Errorf("imageHost(%q) = %q, %q, true; want refused", image, host, key)
 		}
 	}
 }
