@@ -82,7 +82,12 @@ func (r *doctorReport) line(marker, format string, args ...any) {
 // credentials reports sources, identity, cache and token for registry and
 // returns the error that stops `get` from answering, if any.
 func (r *doctorReport) credentials(registry string) error {
-	fmt.Fprintf(r.w, "Registry: %s\n", registry)
+	// The host, never the argument as typed: its user info may hold a password.
+	shown := "(not a registry host)"
+	if host, err := helper.ParseHost(registry); err == nil {
+		shown = host
+	}
+	fmt.Fprintf(r.w, "Registry: %s\n", shown)
 	h, err := helper.New()
 	if err != nil {
 		r.line(doctorFail, "%v", err)

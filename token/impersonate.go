@@ -71,7 +71,7 @@ func Impersonate(ctx context.Context, cred *Credential, target string, scopes []
 	return &Credential{
 		Source:      source,
 		Kind:        "impersonated:" + cred.Kind,
-		Principal:   target,
+		Principal:   ShownPrincipal(target),
 		Identity:    "impersonated:" + hashHex(cred.Identity, target, scopeKey(scopes)),
 		Cacheable:   true,
 		TokenSource: oauth2.ReuseTokenSource(nil, ts),

@@ -196,7 +196,7 @@ func parseCredentialJSON(data []byte) (*credentialJSON, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return &f, principal, nil
+	return &f, ShownPrincipal(principal), nil
 }
 
 // credentialFromJSON turns a credential JSON into a Credential whose token

@@ -77,7 +77,7 @@ func (s metadataSource) Find(ctx context.Context) (*Credential, error) {
 	return &Credential{
 		Source:      s.Name(),
 		Kind:        "metadata",
-		Principal:   email,
+		Principal:   ShownPrincipal(email),
 		Identity:    identity,
 		Cacheable:   true,
 		TokenSource: oauth2.ReuseTokenSource(nil, ts),

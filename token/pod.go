@@ -86,7 +86,7 @@ func PodCredential(ctx context.Context, ex PodExchange) (*Credential, error) {
 	return &Credential{
 		Source:      source,
 		Kind:        typeExternalAccount,
-		Principal:   "principal://iam.googleapis.com/" + pool + "/subject/" + sa.Sub,
+		Principal:   ShownPrincipal("principal://iam.googleapis.com/" + pool + "/subject/" + sa.Sub),
 		Identity:    "pod:" + hashHex(ex.Provider, sts, sa.Iss, sa.Sub, sa.uid(), scopeKey(scopes)),
 		Cacheable:   true,
 		TokenSource: ts,
