@@ -123,7 +123,9 @@ func (s *impersonationTokenSource) generate(baseTok *oauth2.Token) (*oauth2.Toke
 		return nil, fmt.Errorf("reading IAM's answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, s.refusal(resp.StatusCode, body)
+		// The answer may echo our request, bearer token and all: redact
+		// before refusal quotes (and shortens) it.
+		return nil, s.refusal(resp.StatusCode, []byte(redact(string(body), []string{baseTok.AccessToken})))
 	}
 	var r struct {
 		AccessToken string `json:"accessToken"`

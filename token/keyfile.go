@@ -388,7 +388,7 @@ func (s *labelledTokenSource) Token() (*oauth2.Token, error) {
 	}
 	tok, err := s.ts.Token()
 	if err != nil {
-		return nil, &mintError{msg: redact(s.label+": "+explainMintError(s.kind, err), s.secrets), err: err}
+		return nil, &mintError{msg: redact(s.label+": "+explainMintError(s.kind, err, s.secrets), s.secrets), err: err}
 	}
 	return tok, nil
 }
@@ -405,13 +405,16 @@ func (e *mintError) Error() string { return e.msg }
 func (e *mintError) Unwrap() error { return e.err }
 
 // explainMintError says why a token endpoint did not give us a token.
-func explainMintError(kind string, err error) string {
+// What it quotes of the answer, which may echo our request, is redacted of
+// secrets before it is shortened.
+func explainMintError(kind string, err error, secrets []string) string {
+	quote := func(s string) string { return oneLine(redact(s, secrets)) }
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		if html := explainHTMLAnswer(err.Error()); html != "" {
 			return html
 		}
-		msg := oneLine(err.Error())
+		msg := quote(err.Error())
 		if strings.HasSuffix(msg, context.DeadlineExceeded.Error()) {
 			// x/oauth2 flattens the error, so errors.Is cannot see it.
 			msg += ": the token endpoint did not answer in time; check the network and proxy settings (HTTPS_PROXY, NO_PROXY)"
@@ -444,7 +447,7 @@ func explainMintError(kind string, err error) string {
 	}
 	if code == "" {
 		msg := fmt.Sprintf("token endpoint answered HTTP %d", status)
-		if body := oneLine(string(re.Body)); body != "" {
+		if body := quote(string(re.Body)); body != "" {
 			msg += ": " + body
 		}
 		if status >= 500 || status == http.StatusTooManyRequests {
@@ -456,13 +459,13 @@ func explainMintError(kind string, err error) string {
 		// An error code does not make a failing server's answer a refusal.
 		msg := fmt.Sprintf("token endpoint %s (HTTP %d): %s", failureClass(status), status, code)
 		if desc != "" {
-			msg += ": " + oneLine(desc)
+			msg += ": " + quote(desc)
 		}
 		return msg + ": Google's token endpoint is failing or overloaded; try again later"
 	}
 	msg := fmt.Sprintf("token endpoint refused %s: %s", what, code)
 	if desc != "" {
-		msg += ": " + oneLine(desc)
+		msg += ": " + quote(desc)
 	}
 	if status != 0 {
 		msg += fmt.Sprintf(" (HTTP %d)", status)
@@ -485,23 +488,6 @@ func oneLine(s string) string {
 	const max = 300
 	if len(s) > max {
 		s = strings.ToValidUTF8(s[:max], "") + "…"
-	}
-	return s
-}
-
-// redact replaces every secret, and every long line of a multi-line
-// secret such as a PEM key, with "[redacted]".
-func redact(s string, secrets []string) string {
-	for _, secret := range secrets {
-		if secret == "" {
-			continue
-		}
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-		for _, line := range strings.Split(secret, "\n") {
-			if line = strings.TrimSpace(line); len(line) >= 16 {
-				s = strings.ReplaceAll(s, line, "[redacted]")
-			}
-		}
 	}
 	return s
 }

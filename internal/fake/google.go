@@ -78,6 +78,7 @@ type Google struct {
 	fail      failure
 	hang      bool
 	malformed bool
+	echo      func(r *http.Request, body []byte) (int, string)
 	redirect  string
 }
 
@@ -211,6 +212,16 @@ func (g *Google) SetMalformed(on bool) {
 	g.malformed = on
 }
 
+// SetEcho makes token-issuing requests answer what render returns (status
+// and body, a body starting with "{" sent as JSON), given the request and
+// its body as the client sent it: an endpoint that echoes the request,
+// secrets and all, in its error. nil stops it.
+func (g *Google) SetEcho(render func(r *http.Request, body []byte) (int, string)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.echo = render
+}
+
 // SetRedirect makes token-issuing requests answer 307 to `to`; "" stops it.
 func (g *Google) SetRedirect(to string) {
 	g.mu.Lock()
@@ -236,6 +247,24 @@ func (g *Google) RevokeWith(principal string, status int) {
 // handle counts the request, applies the configured faults, then routes it.
 func (g *Google) handle(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	g.mu.Lock()
+	echo := g.echo
+	g.mu.Unlock()
+	if echo != nil {
+		body, _ := io.ReadAll(r.Body)
+		g.mu.Lock()
+		g.counts["any"]++
+		g.mu.Unlock()
+		status, answer := echo(r, body)
+		ct := "text/plain; charset=utf-8"
+		if strings.HasPrefix(answer, "{") {
+			ct = "application/json; charset=utf-8"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, answer)
+		return
+	}
 	var serve http.HandlerFunc
 	var kinds []string
 	switch {
