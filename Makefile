@@ -1,9 +1,14 @@
 # docker-credential-gcp — see README.md.
 BINARY  := docker-credential-gcp
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# 1.2.3 on a v1.2.3 tag, else the commit's Go pseudo-version (see version.sh).
+VERSION ?= $(shell ./version.sh)
+REVISION ?= $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
+COMMIT  ?= $(shell echo $(REVISION) | cut -c1-12)
+# Release artifacts carry the commit's time, not the build's (reproducible).
+SOURCE_DATE_EPOCH ?= $(shell ./version.sh -e)
+export SOURCE_DATE_EPOCH
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
+GOBUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)"
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 FUZZTIME ?= 30s
 

@@ -74,12 +74,13 @@ if [ -n "$have" ] && ! at_least "$have" "$need"; then
 fi
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
-version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+version=$(./version.sh)
+commit=$(git rev-parse HEAD 2>/dev/null | cut -c1-12)
+commit=${commit:-unknown}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "Building $name $version"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp/$name" .
+CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=$version -X main.commit=$commit" -o "$tmp/$name" .
 
 mkdir -p "$bindir"
 # Copy then rename, so a running docker never sees a half-written binary.

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/docker/docker-credential-helpers/credentials"
@@ -20,12 +19,6 @@ import (
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/cmd"
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
-)
-
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
-var (
-	version = "dev"
-	commit  = "unknown"
 )
 
 // commands maps each command for people to its implementation.
@@ -78,7 +71,7 @@ func run(args []string, stdio cmd.IO) int {
 		fmt.Fprint(stdio.Out, usage)
 		return 0
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdio.Out, "docker-credential-gcp %s (%s, %s)\n", version, commit, runtime.Version())
+		fmt.Fprintln(stdio.Out, versionLine())
 		return 0
 	case credentials.ActionGet, credentials.ActionStore, credentials.ActionErase, credentials.ActionList:
 		return serveProtocol(name, stdio)
