@@ -100,7 +100,7 @@ func serveProtocol(action string, stdio cmd.IO) int {
 	}
 	h, err := helper.New()
 	if err == nil {
-		err = describeInputError(action, credentials.HandleCommand(h, action, stdio.In, stdio.Out))
+		err = describeInputError(action, credentials.HandleCommand(h, action, capInput(stdio.In, action), stdio.Out))
 	}
 	if err != nil {
 		fmt.Fprintln(stdio.Out, oneLine(err))
@@ -118,11 +118,15 @@ func describeInputError(action string, err error) error {
 		!errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrTooLong) {
 		return err
 	}
-	want := "a server URL"
+	return fmt.Errorf("%s: stdin must hold %s of at most 64 KiB: %w", action, inputWant(action), err)
+}
+
+// inputWant says what stdin must hold for action.
+func inputWant(action string) string {
 	if action == credentials.ActionStore {
-		want = `a credentials JSON {"ServerURL":...,"Username":...,"Secret":...}`
+		return `a credentials JSON {"ServerURL":...,"Username":...,"Secret":...}`
 	}
-	return fmt.Errorf("%s: stdin must hold %s of at most 64 KiB: %w", action, want, err)
+	return "a server URL"
 }
 
 // oneLine keeps an error to the single line the protocol and users expect.

@@ -23,6 +23,7 @@ import (
 	"github.com/drone/drone-go/plugin/registry"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
 )
 
 const (
@@ -30,6 +31,9 @@ const (
 	// droneMinSecret is the shortest DRONE_SECRET we accept: shorter
 	// shared secrets make the request signature guessable.
 	droneMinSecret = 16
+	// droneMaxSecretFile bounds what --secret-file reads: a secret is a
+	// line of hex.
+	droneMaxSecretFile = 64 << 10
 	// droneMaxSkew bounds how old a signed request may be. drone-go checks
 	// the signature but not the signed Date, so without this a captured
 	// request could be replayed for fresh tokens forever.
@@ -123,7 +127,9 @@ func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 func droneSecret(file string) (string, error) {
 	secret, from := os.Getenv("DRONE_SECRET"), "DRONE_SECRET"
 	if file != "" {
-		data, err := os.ReadFile(file)
+		// Bounded and non-blocking: a FIFO or /dev/zero given by mistake
+		// is refused at once, not waited on past SIGTERM or read forever.
+		data, err := atomicfile.ReadFile(file, droneMaxSecretFile)
 		if err != nil {
 			return "", fmt.Errorf("reading the secret file: %w", err)
 		}

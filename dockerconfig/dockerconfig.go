@@ -29,6 +29,10 @@ const credHelpersKey = "credHelpers"
 // so a loop is a clear error rather than a hang.
 const maxSymlinks = 40
 
+// maxSize bounds what Load reads: a docker config with thousands of logins
+// is still well under it, and a link to /dev/zero is not read forever.
+const maxSize = 4 << 20
+
 // ErrInvalid marks a config.json that cannot be safely modified: not JSON,
 // not a JSON object, or a credHelpers that is not an object of strings.
 // Load's error wraps it and names the file.
@@ -99,12 +103,18 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	f := &File{path: path, target: target}
-	data, err := os.ReadFile(target)
+	// Bounded and non-blocking: a FIFO or a device at the path is refused
+	// rather than waited on or read without end.
+	data, err := atomicfile.ReadFile(target, maxSize)
 	if notThere(err) {
 		return f, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		// err names the file read; name the config too when a link led there.
+		if target != path {
+			err = fmt.Errorf("reading %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("%w; docker's config.json must be a regular file of at most 4 MiB", err)
 	}
 	fi, err := os.Stat(target)
 	if err != nil {
