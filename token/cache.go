@@ -72,6 +72,9 @@ type FileCache struct {
 	now         func() time.Time // the clock; tests replace it
 	flights     singleflight.Group
 
+	dirOnce sync.Once
+	dirErr  error // why dir is not used; see Unusable
+
 	mu     sync.Mutex
 	memory map[string]cacheEntry // by identity: what this process last read or minted
 }
@@ -135,13 +138,30 @@ func (c *FileCache) TokenSource(cred *Credential) oauth2.TokenSource {
 	return &cachedTokenSource{cache: c, identity: cred.Identity, principal: cred.Principal, path: c.path(cred.Identity), mint: cred.TokenSource}
 }
 
+// Unusable says why the cache dir is not used although it exists: it is
+// not private to the user (another user's, or writable by group or
+// others), so its entries could be forged and its locks planted. Tokens
+// then live in this process's memory only: every get mints. It is checked
+// once per FileCache: one stat of the dir; each entry and lock file is
+// checked as it is opened.
+func (c *FileCache) Unusable() error {
+	if c.dir == "" {
+		return nil
+	}
+	c.dirOnce.Do(func() { c.dirErr = atomicfile.CheckDir(c.dir) })
+	return c.dirErr
+}
+
+// onDisk reports whether tokens are read from and written to the dir.
+func (c *FileCache) onDisk() bool { return c.dir != "" && c.Unusable() == nil }
+
 // Drop erases the cached token of identity, so the next call mints anew.
 // A missing entry is not an error.
 func (c *FileCache) Drop(identity string) error {
 	c.mu.Lock()
 	delete(c.memory, identity)
 	c.mu.Unlock()
-	if c.dir == "" {
+	if !c.onDisk() {
 		return nil
 	}
 	err := os.Remove(c.path(identity))
@@ -209,7 +229,7 @@ func (c *FileCache) read(path, identity string) (cacheEntry, bool) {
 	c.mu.Lock()
 	mem, inMemory := c.memory[identity]
 	c.mu.Unlock()
-	if inMemory && c.reusable(mem) || c.dir == "" {
+	if inMemory && c.reusable(mem) || !c.onDisk() {
 		return mem, inMemory
 	}
 	e, ok := readEntryFile(path, identity)
@@ -228,11 +248,12 @@ func (c *FileCache) remember(e cacheEntry) {
 }
 
 // readEntryFile returns the entry at path if it is well-formed and belongs to
-// identity. Anything else (missing, unreadable, not a regular file,
-// oversized, corrupt, another version or identity) is a miss.
+// identity. Anything else (missing, unreadable, a symbolic link, not a
+// regular file, not private to the user, oversized, corrupt, another
+// version or identity) is a miss.
 func readEntryFile(path, identity string) (cacheEntry, bool) {
 	var e cacheEntry
-	data, err := atomicfile.ReadFile(path, cacheMaxEntrySize)
+	data, err := atomicfile.ReadPrivateEntry(path, cacheMaxEntrySize)
 	if err != nil || json.Unmarshal(data, &e) != nil {
 		return cacheEntry{}, false
 	}
@@ -259,8 +280,11 @@ func (c *FileCache) write(path, identity, principal string, tok *oauth2.Token) e
 		return nil
 	}
 	c.remember(e)
-	if c.dir == "" {
+	if !c.onDisk() {
 		return nil
+	}
+	if err := c.ensureDir(); err != nil {
+		return err
 	}
 	data, err := json.Marshal(e)
 	if err != nil {
@@ -269,29 +293,37 @@ func (c *FileCache) write(path, identity, principal string, tok *oauth2.Token) e
 	return atomicfile.WriteFile(path, data, cacheFilePerm)
 }
 
-// ensureDir creates the cache dir, private to the user, if it is missing.
+// ensureDir creates the cache dir, private to the user, if it is missing,
+// and checks the dir it is about to write to: another user may have made
+// it since Unusable looked.
 func (c *FileCache) ensureDir() error {
-	if _, err := os.Stat(c.dir); err == nil {
-		return nil
+	if _, err := os.Stat(c.dir); err != nil {
+		if err := os.MkdirAll(c.dir, cacheDirPerm); err != nil {
+			return err
+		}
+		// MkdirAll's mode is filtered by the umask; make it exactly 0700.
+		if err := os.Chmod(c.dir, cacheDirPerm); err != nil {
+			return err
+		}
 	}
-	if err := os.MkdirAll(c.dir, cacheDirPerm); err != nil {
-		return err
-	}
-	// MkdirAll's mode is filtered by the umask; make it exactly 0700.
-	return os.Chmod(c.dir, cacheDirPerm)
+	return atomicfile.CheckDir(c.dir)
 }
 
 // lock takes the cross-process lock of the entry at path, waiting at most
 // c.lockWait. It returns nil when the lock cannot be had; the caller then
 // mints without it.
 func (c *FileCache) lock(path string) *flock.Flock {
-	if c.dir == "" || c.ensureDir() != nil {
+	if !c.onDisk() || c.ensureDir() != nil {
 		return nil
 	}
 	l := atomicfile.NewLock(path[:len(path)-len(".json")]+".lock", cacheFilePerm)
 	ctx, cancel := context.WithTimeout(context.Background(), c.lockWait)
 	defer cancel()
 	if ok, err := l.TryLockContext(ctx, lockRetry); !ok || err != nil {
+		return nil
+	}
+	if atomicfile.CheckLock(l) != nil {
+		_ = l.Unlock()
 		return nil
 	}
 	return l

@@ -57,7 +57,13 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 // rather than waited on; a device or directory is refused too, and a larger
 // file is ErrTooLarge. A missing file gives an error matching fs.ErrNotExist.
 func ReadFile(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	return readFile(path, limit, 0, false)
+}
+
+// readFile is ReadFile opening with the extra flags, and refusing a file
+// that is not private to the user when private is set.
+func readFile(path string, limit int64, flags int, private bool) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +74,11 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if private {
+		if err := CheckPrivate(path, fi); err != nil {
+			return nil, err
+		}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
@@ -82,7 +93,10 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 // NewLock returns the cross-process lock held on the file path (created
 // with mode perm if missing): flock(2) on Unix, LockFileEx on Windows,
 // released by the kernel if the process dies. The file is opened without
-// blocking, so a FIFO at path fails the lock rather than hanging it.
+// blocking, so a FIFO at path fails the lock rather than hanging it, and
+// with O_NOFOLLOW, so a symbolic link planted at path fails it too rather
+// than creating or locking the file it points to. Check a held lock's file
+// with CheckLock.
 func NewLock(path string, perm os.FileMode) *flock.Flock {
-	return flock.New(path, flock.SetPermissions(perm), flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NONBLOCK))
+	return flock.New(path, flock.SetPermissions(perm), flock.SetFlag(os.O_CREATE|os.O_RDONLY|syscall.O_NONBLOCK|noFollow))
 }
