@@ -100,6 +100,7 @@ func serveProtocol(action string, stdio cmd.IO) int {
 	}
 	h, err := helper.New()
 	if err == nil {
+		h.WriteWarnings(stdio.Err, action)
 		err = describeInputError(action, credentials.HandleCommand(h, action, capInput(stdio.In, action), stdio.Out))
 	}
 	if err != nil {

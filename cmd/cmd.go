@@ -9,6 +9,8 @@ import (
 	"io"
 
 	"github.com/spf13/pflag"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 )
 
 // IO is a command's standard streams, so tests can run commands in-process.
@@ -40,4 +42,16 @@ func parseFlags(fs *pflag.FlagSet, args []string) (help bool, err error) {
 		return false, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	return false, nil
+}
+
+// newHelper is helper.New for command name, printing on w each thing New
+// ignored and why (e.g. settings in a config dir not private to the user),
+// one line each.
+func newHelper(name string, w io.Writer) (*helper.Helper, error) {
+	h, err := helper.New()
+	if err != nil {
+		return nil, err
+	}
+	h.WriteWarnings(w, name)
+	return h, nil
 }

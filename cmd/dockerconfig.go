@@ -67,7 +67,7 @@ func DockerConfig(args []string, stdio IO) error {
 		}
 	}
 
-	h, err := helper.New()
+	h, err := newHelper("dockerconfig", stdio.Err)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,9 @@ func (r *doctorReport) credentials(registry string) error {
 		r.line(doctorFail, "%v", err)
 		return err
 	}
+	for _, warning := range h.Warnings {
+		r.line(doctorWarn, "%s", warning)
+	}
 	host, err := allowedRegistry(h, registry)
 	if err != nil {
 		r.line(doctorFail, "%v", err)
@@ -214,6 +217,10 @@ func (r *doctorReport) cacheDir(h *helper.Helper) {
 		return
 	case err != nil:
 		r.line(doctorWarn, "no cache dir: %v; every call mints a token (a long-running command keeps its token in memory)", err)
+		return
+	}
+	if err := h.Cache.Unusable(); err != nil {
+		r.line(doctorWarn, "not used, so every call mints a token: %v (another user could forge its tokens or plant its locks); make it yours and private (chown it to yourself, chmod 700) or set XDG_CACHE_HOME (HOME on macOS) to a directory of your own", err)
 		return
 	}
 	switch state, ok := dirState(dir); {

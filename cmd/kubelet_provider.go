@@ -113,7 +113,7 @@ func KubeletCredentialProvider(args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	resp, err := answerKubelet(ctx, req, pod)
+	resp, err := answerKubelet(ctx, req, pod, stdio.Err)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func readKubeletRequest(r io.Reader) (*kubeletRequest, error) {
 
 // answerKubelet returns auth for the image's registry when the host policy
 // allows it, and an empty auth (minting nothing) otherwise.
-func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptions) (*kubeletResponse, error) {
+func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptions, warn io.Writer) (*kubeletResponse, error) {
 	resp := &kubeletResponse{
 		APIVersion:   kubeletAPIVersion,
 		Kind:         kubeletResponseKind,
@@ -165,7 +165,7 @@ func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptio
 	if !ok {
 		return resp, nil
 	}
-	h, err := helper.New()
+	h, err := newHelper("kubelet-credential-provider", warn)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func Token(args []string, stdio IO) error {
 		}
 	}
 
-	h, err := helper.New()
+	h, err := newHelper("token", stdio.Err)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,8 @@ func Dir() (string, error) {
 	return filepath.Join(base, "docker-credential-gcp"), nil
 }
 
-// EnsureDir creates Dir with mode 0700 if missing and returns it.
+// EnsureDir creates Dir with mode 0700 if missing and returns it. It
+// refuses a Dir that is not private to the user (see CheckDir).
 func EnsureDir() (string, error) {
 	dir, err := Dir()
 	if err != nil {
@@ -65,7 +66,27 @@ func EnsureDir() (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("creating config dir: %w", err)
 	}
+	if err := atomicfile.CheckDir(dir); err != nil {
+		return "", fmt.Errorf("refusing to write settings: %w; %s", err, MakePrivateAdvice)
+	}
 	return dir, nil
+}
+
+// MakePrivateAdvice says how to make a config or cache dir usable again.
+const MakePrivateAdvice = "make it yours and private (chown it to yourself, chmod 700) or set XDG_CONFIG_HOME (HOME on macOS) to a directory of your own"
+
+// CheckDir returns an error matching atomicfile.ErrUntrusted when Dir
+// exists but is not private to the user: another user's, or writable by
+// group or others, who could then plant settings (adding a registry host
+// that would receive tokens) or stored credentials. Only Dir itself is
+// checked, and each file in it as it is read, not its parents (see
+// atomicfile.CheckDir). A Dir that is missing or cannot be located is fine.
+func CheckDir() error {
+	dir, err := Dir()
+	if err != nil {
+		return nil
+	}
+	return atomicfile.CheckDir(dir)
 }
 
 // Path is the settings file's path.
@@ -78,18 +99,23 @@ func Path() (string, error) {
 }
 
 // Load reads the settings file; a missing file (or no config dir at all,
-// as with HOME unset) is an empty Config, a corrupt one an error naming it.
+// as with HOME unset) is an empty Config, a corrupt one an error naming it,
+// one not private to the user an error matching atomicfile.ErrUntrusted.
+// Callers check the dir itself with CheckDir.
 func Load() (Config, error) {
 	var c Config
 	path, err := Path()
 	if err != nil {
 		return c, nil
 	}
-	data, err := atomicfile.ReadFile(path, maxSize)
+	data, err := atomicfile.ReadPrivateFile(path, maxSize)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		// ENOTDIR: HOME (or XDG_CONFIG_HOME) is a regular file, so no
 		// settings can exist below it; that is no settings, as with HOME unset.
 		return c, nil
+	}
+	if errors.Is(err, atomicfile.ErrUntrusted) {
+		return c, fmt.Errorf("settings: %w; make it yours and private (chown it to yourself, chmod 600) or delete it", err)
 	}
 	if err != nil {
 		return c, fmt.Errorf("reading settings: %w (fix or delete the file)", err)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker-credential-gcp/docker-credential-gcp/config"
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
 	"github.com/docker/docker-credential-helpers/credentials"
 	"golang.org/x/oauth2"
@@ -77,6 +77,12 @@ type Helper struct {
 	// its own JWT access tokens: no token endpoint request at all.
 	SelfSignedJWT bool
 
+	// Warnings say what New ignored and why (a config dir not private to
+	// the user), one line each, for the caller to print on stderr.
+	Warnings []string
+	// noStore says why Store is nil.
+	noStore string
+
 	// started is when New ran, which a get process does first thing: the
 	// process's start within milliseconds. Get's deadline counts from it.
 	started time.Time
@@ -93,10 +99,11 @@ var _ credentials.Helper = (*Helper)(nil)
 // config or cache dir only disables the store or the cache.
 func New() (*Helper, error) {
 	started := time.Now()
-	cfg, err := config.Load()
+	settings, err := loadSettings()
 	if err != nil {
 		return nil, err
 	}
+	cfg := settings.cfg
 	minLifetime := token.DefaultMinLifetime
 	if v := os.Getenv(EnvMinLifetime); strings.TrimSpace(v) != "" {
 		if minLifetime, err = token.ParseMinLifetime(v); err != nil {
@@ -113,12 +120,12 @@ func New() (*Helper, error) {
 		KeyFile:       cfg.KeyFile,
 		Scopes:        []string{token.CloudPlatformScope},
 		SelfSignedJWT: selfSigned,
+		Store:         settings.store,
+		Warnings:      settings.warnings,
+		noStore:       settings.noStore,
 	}
 	if h.Bindings, err = loadBindings(cfg.Bindings, os.Getenv(EnvBindings), h.Policy); err != nil {
 		return nil, err
-	}
-	if store, err := DefaultStore(); err == nil {
-		h.Store = store
 	}
 	if !cacheDisabled(os.Getenv(EnvNoCache)) {
 		// Without a cache dir (HOME unset) tokens still live in memory,
@@ -201,7 +208,7 @@ func (h *Helper) Add(c *credentials.Credentials) error {
 		return fmt.Errorf("storing credentials for %s: %w", host, err)
 	}
 	if h.Store == nil {
-		return errors.New("storing credentials: no config dir (set HOME or XDG_CONFIG_HOME)")
+		return fmt.Errorf("storing credentials: %s", h.storeMissing())
 	}
 	return h.Store.Put(host, Entry{Username: c.Username, Secret: c.Secret, StoredAt: time.Now().UTC()})
 }
@@ -399,9 +406,12 @@ func (s *storedSource) Name() string {
 
 func (s *storedSource) Find(ctx context.Context) (*token.Credential, error) {
 	if s.h.Store == nil {
-		return nil, token.NotFound("no config dir (HOME and XDG_CONFIG_HOME unset)")
+		return nil, token.NotFound("%s", s.h.storeMissing())
 	}
 	e, ok, err := s.h.Store.Get(s.host)
+	if errors.Is(err, atomicfile.ErrUntrusted) {
+		return nil, token.NotFound("ignored: %v", err)
+	}
 	if err != nil {
 		return nil, err
 	}

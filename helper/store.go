@@ -127,13 +127,16 @@ func (s *Store) List() (map[string]string, error) {
 }
 
 // read loads the file; a missing file is an empty store, a corrupt or
-// oversized one an error naming the file and the way out.
+// oversized one an error naming the file and the way out, one not private
+// to the user (planted?) an error matching atomicfile.ErrUntrusted.
 func (s *Store) read() (*storeFile, error) {
 	f := &storeFile{Credentials: map[string]Entry{}}
-	data, err := atomicfile.ReadFile(s.Path, storeMaxSize)
+	data, err := atomicfile.ReadPrivateFile(s.Path, storeMaxSize)
 	switch {
 	case notThere(err):
 		return f, nil
+	case errors.Is(err, atomicfile.ErrUntrusted):
+		return nil, fmt.Errorf("stored credentials: %w; make the file yours and private (chown it to yourself, chmod 600) or remove it", err)
 	case errors.Is(err, atomicfile.ErrTooLarge):
 		return nil, fmt.Errorf("stored credentials %s are larger than %d bytes; remove the file and `docker login` again", s.Path, storeMaxSize)
 	case err != nil:
@@ -177,6 +180,9 @@ func (s *Store) update(change func(*storeFile) bool) error {
 	if err := os.MkdirAll(dir, storeDirPerm); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
+	if err := atomicfile.CheckDir(dir); err != nil {
+		return fmt.Errorf("refusing to store credentials: %w; %s", err, config.MakePrivateAdvice)
+	}
 	lock := atomicfile.NewLock(s.Path+".lock", storeFilePerm)
 	ctx, cancel := context.WithTimeout(context.Background(), storeLockWait)
 	defer cancel()
@@ -188,6 +194,9 @@ func (s *Store) update(change func(*storeFile) bool) error {
 		return fmt.Errorf("locking %s: another docker-credential-gcp process held it for %s; retry, or remove the lock file if no such process runs", lock.Path(), storeLockWait)
 	}
 	defer lock.Unlock()
+	if err := atomicfile.CheckLock(lock); err != nil {
+		return fmt.Errorf("locking: %w; remove the lock file", err)
+	}
 
 	f, err := s.read()
 	if err != nil {
