@@ -2,14 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,29 +31,7 @@ const badSecret = "SECRET-bad-input-marker"
 // within badTimeout.
 func badRun(t *testing.T, e *Env, stdin []byte, args ...string) Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), badTimeout)
-	defer cancel()
-	c := exec.CommandContext(ctx, binary, args...)
-	c.Env = e.Environ()
-	c.Dir = e.Home
-	c.Stdin = bytes.NewReader(stdin)
-	c.WaitDelay = time.Second
-	var out, errOut bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errOut
-	start := time.Now()
-	err := c.Run()
-	r := Result{Stdout: out.String(), Stderr: errOut.String(), Elapsed: time.Since(start)}
-	if ctx.Err() != nil {
-		t.Fatalf("%v did not end within %v (killed)", args, badTimeout)
-	}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.Code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("running %v: %v", args, err)
-	}
-	return r
+	return runWithStdin(t, e, bytes.NewReader(stdin), args...)
 }
 
 // badAssertOneLine checks exit 1 and exactly one short error line on

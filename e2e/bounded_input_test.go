@@ -24,14 +24,17 @@ func (r endlessLines) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// runWithStdin runs the binary with stdin from r, killing it after
-// badTimeout: a run that needs the kill fails the test.
+// runWithStdin runs the binary with stdin from r (nil: none), killing it
+// after badTimeout: a run that needs the kill fails the test.
 func runWithStdin(t *testing.T, e *Env, r io.Reader, args ...string) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), badTimeout)
 	defer cancel()
 	c := exec.CommandContext(ctx, binary, args...)
-	c.Env, c.Dir, c.Stdin = e.Environ(), e.Home, r
+	c.Env, c.Dir = e.Environ(), e.Home
+	if r != nil {
+		c.Stdin = r
+	}
 	c.WaitDelay = time.Second
 	var out, errOut bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errOut
@@ -42,8 +45,11 @@ func runWithStdin(t *testing.T, e *Env, r io.Reader, args ...string) Result {
 		t.Fatalf("%v did not end within %v (killed)", args, badTimeout)
 	}
 	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	switch {
+	case errors.As(err, &exit):
 		res.Code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running %v: %v", args, err)
 	}
 	return res
 }
