@@ -10,9 +10,12 @@ export SOURCE_DATE_EPOCH
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)"
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+# The .deb/.rpm packages and the image are built for these (linux) arches.
+LINUX_ARCHES := amd64 arm64
+RELEASE = go run ./internal/release -dist dist -version $(VERSION) -revision $(REVISION)
 FUZZTIME ?= 30s
 
-.PHONY: build test install clean dist bench fuzz lint
+.PHONY: build test install clean dist linux-binaries packages image sums bench fuzz lint
 
 build:
 	$(GOBUILD) -o $(BINARY) .
@@ -43,7 +46,30 @@ dist:
 		echo "building dist/$(BINARY)-$$os-$$arch$$ext"; \
 		GOOS=$$os GOARCH=$$arch $(GOBUILD) -o dist/$(BINARY)-$$os-$$arch$$ext . || exit 1; \
 	done
-	cd dist && sha256sum $(BINARY)-* > SHA256SUMS
+	$(MAKE) sums
+
+# The linux binaries the packages and the image hold, next to make dist's.
+linux-binaries:
+	@mkdir -p dist
+	@for arch in $(LINUX_ARCHES); do \
+		echo "building dist/$(BINARY)-linux-$$arch"; \
+		GOOS=linux GOARCH=$$arch $(GOBUILD) -o dist/$(BINARY)-linux-$$arch . || exit 1; \
+	done
+
+# .deb and .rpm packages for each linux arch into dist/ (nfpm; see internal/release).
+packages: linux-binaries
+	$(RELEASE) packages
+	$(MAKE) sums
+
+# A multi-arch OCI image (go-containerregistry, no docker daemon): dist/oci
+# (an OCI layout) and a docker/podman-loadable tarball per arch.
+image: linux-binaries
+	$(RELEASE) image
+	$(MAKE) sums
+
+# SHA256SUMS over every file in dist/.
+sums:
+	cd dist && find . -maxdepth 1 -type f ! -name SHA256SUMS ! -name '.*' -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS
 
 # Benchmarks: in-process hot paths and the reuse policy's mints per hour,
 # then whole-process timings of warm gets (key file; metadata server
