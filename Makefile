@@ -6,13 +6,12 @@ REVISION ?= $(or $(shell git rev-parse HEAD 2>/dev/null),unknown)
 COMMIT  ?= $(shell echo $(REVISION) | cut -c1-12)
 # Release artifacts carry the commit's time, not the build's (reproducible).
 SOURCE_DATE_EPOCH ?= $(shell ./version.sh -e)
-export SOURCE_DATE_EPOCH
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOBUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)"
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 # The .deb/.rpm packages and the image are built for these (linux) arches.
 LINUX_ARCHES := amd64 arm64
-RELEASE = go run ./internal/release -dist dist -version $(VERSION) -revision $(REVISION)
+RELEASE = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./internal/release -dist dist -version $(VERSION) -revision $(REVISION)
 FUZZTIME ?= 30s
 
 .PHONY: build test install clean dist linux-binaries packages image sums bench fuzz lint

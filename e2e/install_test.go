@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -269,7 +270,13 @@ func instMake(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	c := exec.Command("make", args...)
 	c.Dir = dir
-	c.Env = os.Environ()
+	// The Makefile derives these from the checkout; a value inherited from
+	// the caller (make test exports nothing, but a shell might) would win.
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); !slices.Contains([]string{"VERSION", "COMMIT", "REVISION", "SOURCE_DATE_EPOCH"}, name) {
+			c.Env = append(c.Env, kv)
+		}
+	}
 	for k, v := range instGoEnv(t) {
 		c.Env = append(c.Env, k+"="+v)
 	}
