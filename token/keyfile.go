@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/jsonpos"
 )
 
@@ -66,28 +66,19 @@ func readCredentialFile(path string) ([]byte, error) {
 	return openCredentialFile(path)
 }
 
-// openCredentialFile opens, checks and reads path. O_NONBLOCK: should the
-// path have turned into a FIFO after the caller's Stat, open must not wait
-// for a writer; the check after opening then refuses it.
+// openCredentialFile reads path with atomicfile.ReadFile, which never
+// blocks and reads at most the limit: should the path have turned into a
+// FIFO or grown after the caller's Stat, it is refused, not waited on.
 func openCredentialFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	if err := checkCredentialFile(path, fi); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxCredentialFileSize+1))
-	if err != nil {
-		return nil, fileError(path, err)
-	}
-	if len(data) > maxCredentialFileSize {
+	data, err := atomicfile.ReadFile(path, maxCredentialFileSize)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, atomicfile.ErrTooLarge):
 		return nil, fmt.Errorf("%s is larger than 1 MiB; it is not a credential file", path)
+	case errors.As(err, &pe):
+		return nil, fileError(path, err)
+	case err != nil:
+		return nil, err // already names path
 	}
 	return data, nil
 }
@@ -415,7 +406,8 @@ func explainMintError(kind string, err error, secrets []string) string {
 			return html
 		}
 		msg := quote(err.Error())
-		if strings.HasSuffix(msg, context.DeadlineExceeded.Error()) {
+		// Checked on the whole text: the quote may be cut short.
+		if strings.HasSuffix(err.Error(), context.DeadlineExceeded.Error()) {
 			// x/oauth2 flattens the error, so errors.Is cannot see it.
 			msg += ": the token endpoint did not answer in time; check the network and proxy settings (HTTPS_PROXY, NO_PROXY)"
 		}

@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -563,5 +564,15 @@ func TestCredentialFileLimits(t *testing.T) {
 				t.Errorf("took %v", d)
 			}
 		})
+	}
+}
+
+// The "did not answer in time" hint survives an error text long enough
+// to be cut short where it is quoted.
+func TestMintErrorTimeoutHintOnLongError(t *testing.T) {
+	long := fmt.Errorf(`Post "https://oauth2.example/%s": %w`, strings.Repeat("p", 400), context.DeadlineExceeded)
+	msg := explainMintError(typeServiceAccount, long, nil)
+	if !strings.Contains(msg, "did not answer in time") {
+		t.Errorf("explainMintError(%d-char timeout) = %q, want the timeout hint", len(long.Error()), msg)
 	}
 }
