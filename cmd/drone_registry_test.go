@@ -3,8 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -406,28 +404,6 @@ func writeSecretFile(t *testing.T, content string) string {
 	return path
 }
 
-// signedDroneRequest is a request signed the way drone-go's client signs
-// it (Date and a Digest of digestBody among the signed headers), carrying
-// body, which a test may make differ from digestBody.
-func signedDroneRequest(t *testing.T, endpoint, digestBody, body string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(digestBody))
-	req.Header.Set("Accept", registry.V1)
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
-	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, "accept", "accept-encoding", "content-type", "date", "digest")
-	if err := signer.SignRequest("hmac-key", testDroneSecret, req); err != nil {
-		t.Fatal(err)
-	}
-	return req
-}
-
 // drone-go signs the Digest header but never compares it with the body, so
 // without a check a captured request's body could be swapped at will.
 func TestDroneRegistryRejectsBodyNotMatchingDigest(t *testing.T) {
@@ -442,7 +418,7 @@ func TestDroneRegistryRejectsBodyNotMatchingDigest(t *testing.T) {
 		{"matching body", signed, http.StatusOK},
 		{"swapped body", `{"repo":{"slug":"mallory/forged"},"build":{"number":1}}`, http.StatusBadRequest},
 	} {
-		res, err := http.DefaultClient.Do(signedDroneRequest(t, s.endpoint, signed, tt.body))
+		res, err := http.DefaultClient.Do(fake.DroneRequest(t, s.endpoint, testDroneSecret, signed, tt.body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	httpsignatures "github.com/99designs/httpsignatures-go"
 	"github.com/drone/drone-go/plugin/registry"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/fake"
@@ -32,21 +29,7 @@ func droneKeyEnv(t *testing.T, email string) (*Env, *fake.Google) {
 // the status and response body.
 func droneSignedPost(t *testing.T, endpoint, digestBody, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256([]byte(digestBody))
-	req.Header.Set("Accept", registry.V1)
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
-	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, "accept", "accept-encoding", "content-type", "date", "digest")
-	if err := signer.SignRequest("hmac-key", srvSecret, req); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(fake.DroneRequest(t, endpoint, srvSecret, digestBody, body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,36 @@
+package fake
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/httpsignatures-go"
+	"github.com/drone/drone-go/plugin/registry"
+)
+
+// DroneRequest is a registry-extension request signed with secret the way
+// drone-go's client signs it (Date and a Digest of digestBody among the
+// signed headers), carrying body, which a test may make differ from
+// digestBody to swap a captured request's body.
+func DroneRequest(t testing.TB, endpoint, secret, digestBody, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(digestBody))
+	req.Header.Set("Accept", registry.V1)
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
+	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, "accept", "accept-encoding", "content-type", "date", "digest")
+	if err := signer.SignRequest("hmac-key", secret, req); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
