@@ -27,17 +27,13 @@ type settings struct {
 // to do. A settings file not private to the user is ignored the same way.
 func loadSettings() (settings, error) {
 	var s settings
-	if err := config.CheckDir(); err != nil {
-		if !errors.Is(err, atomicfile.ErrUntrusted) {
-			// Not a directory: there are no settings to read, as with HOME
-			// unset; Load and the store report it when asked.
-			err = nil
-		} else {
-			s.noStore = "ignored: " + err.Error()
-			s.warnings = append(s.warnings, fmt.Sprintf("ignoring the settings and stored credentials: %v; %s", err, config.MakePrivateAdvice))
-			return s, nil
-		}
+	if err := config.CheckDir(); errors.Is(err, atomicfile.ErrUntrusted) {
+		s.noStore = "ignored: " + err.Error()
+		s.warnings = append(s.warnings, fmt.Sprintf("ignoring the settings and stored credentials: %v; %s", err, config.MakePrivateAdvice))
+		return s, nil
 	}
+	// Any other failure (not a directory) means there are no settings to
+	// read, as with HOME unset; Load and the store report it when asked.
 	cfg, err := config.Load()
 	switch {
 	case errors.Is(err, atomicfile.ErrUntrusted):
