@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -72,12 +73,7 @@ func secretForms(secrets []string) []string {
 			}
 		}
 	}
-	// Longest first; stable for equal lengths.
-	for i := 1; i < len(forms); i++ {
-		for j := i; j > 0 && len(forms[j]) > len(forms[j-1]); j-- {
-			forms[j], forms[j-1] = forms[j-1], forms[j]
-		}
-	}
+	slices.SortStableFunc(forms, func(a, b string) int { return len(b) - len(a) })
 	return forms
 }
 
