@@ -31,6 +31,11 @@ func WithSelfSignedJWT(cred *Credential) *Credential {
 			// Built on first use, like the token endpoint's source: a
 			// cache hit signs nothing.
 			build: func() (oauth2.TokenSource, error) {
+				// The key is checked as before a mint, so a damaged one
+				// gets the same explanation, not x/oauth2's asn1 dump.
+				if err := k.parsed.checkPrivateKeys(); err != nil {
+					return nil, err
+				}
 				ts, err := google.JWTAccessTokenSourceWithScope(k.data, k.scopes...)
 				if err != nil {
 					return nil, fmt.Errorf("cannot sign a JWT with the key: %s", redact(err.Error(), secrets))

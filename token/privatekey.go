@@ -26,8 +26,8 @@ func (e *DamagedKeyError) Error() string {
 // checkPrivateKeys parses the private key of a service-account credential,
 // and of the one an impersonated_service_account starts from, as the token
 // endpoint's JWT signer will: PEM, then PKCS#8 or PKCS#1 RSA. Parsing costs
-// a little, so it runs when a key is recorded or stored and before a mint,
-// never on a cache hit.
+// a little, so it runs when a key is recorded or stored and before a mint
+// or a self-signed JWT, never on a cache hit.
 func (f *credentialJSON) checkPrivateKeys() error {
 	if f.Source != nil {
 		if err := f.Source.checkPrivateKeys(); err != nil {

@@ -91,6 +91,10 @@ func TestDamagedPrivateKey(t *testing.T) {
 					t.Errorf("the error quotes the key: %v", err)
 				}
 			}
+
+			// Signing a JWT with it locally says the same.
+			_, err = WithSelfSignedJWT(mustFind(t, keyFileSource{path: path})).TokenSource.Token()
+			wantDamaged(t, err, "self-signed JWT of service account damaged@proj.iam.gserviceaccount.com: the private key in the credential JSON is damaged", c.want)
 		})
 	}
 	// The source key of an impersonated credential is checked too.
