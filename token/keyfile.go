@@ -473,10 +473,14 @@ func explainMintError(kind string, err error, secrets []string) string {
 	return msg
 }
 
-// oneLine squeezes whitespace runs to single spaces and caps the length,
-// so a server's HTML error page does not flood the terminal.
+// oneLine is how a server's answer is quoted in an error: anything shaped
+// like a Google token or JWT redacted before the length is capped (so no
+// cut leaves a piece of one that redact no longer recognises), whitespace
+// runs squeezed to single spaces, and the length capped so a server's HTML
+// error page does not flood the terminal. The secrets a caller knows it
+// still redacts itself, before calling.
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(redact(s, nil)), " ")
 	const max = 300
 	if len(s) > max {
 		s = strings.ToValidUTF8(s[:max], "") + "…"

@@ -151,3 +151,39 @@ func TestMetadataServerError(t *testing.T) {
 		t.Errorf("token error %v", err)
 	}
 }
+
+// What a metadata server (or a proxy in its place) answers is quoted in
+// errors with anything shaped like a token redacted, also when the quote
+// is cut short right inside one.
+func TestMetadataErrorsRedactTokens(t *testing.T) {
+	const secret = "ya29.a0AfH6SMBmetadataSECRETmetadataSECRET"
+	for name, body := range map[string]string{
+		"whole":      "token " + secret + " has expired",
+		"at the cut": strings.Repeat("e ", 145) + secret,
+	} {
+		t.Run(name, func(t *testing.T) {
+			isolateEnv(t)
+			failing := "token"
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Metadata-Flavor", "Google")
+				if !strings.HasSuffix(r.URL.Path, "/"+failing) {
+					_, _ = w.Write([]byte("vm@proj.iam.gserviceaccount.com"))
+					return
+				}
+				http.Error(w, body, http.StatusForbidden)
+			}))
+			defer srv.Close()
+			t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(srv.URL, "http://"))
+
+			_, err := mustFind(t, metadataSource{scopes: []string{CloudPlatformScope}}).TokenSource.Token()
+			if err == nil || !strings.Contains(err.Error(), "HTTP 403") || strings.Contains(err.Error(), "ya29.") {
+				t.Errorf("token request refused: %v; want HTTP 403 without the token", err)
+			}
+			failing = "email"
+			err = wantBroken(t, metadataSource{}, "HTTP 403")
+			if strings.Contains(err.Error(), "ya29.") {
+				t.Errorf("probe refused: %v; want it without the token", err)
+			}
+		})
+	}
+}
