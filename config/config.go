@@ -72,7 +72,7 @@ func EnsureDir() (string, error) {
 	return dir, nil
 }
 
-// MakePrivateAdvice says how to make a config or cache dir usable again.
+// MakePrivateAdvice says how to make Dir, the config dir, usable again.
 const MakePrivateAdvice = "make it yours and private (chown it to yourself, chmod 700) or set XDG_CONFIG_HOME (HOME on macOS) to a directory of your own"
 
 // CheckDir returns an error matching atomicfile.ErrUntrusted when Dir

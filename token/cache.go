@@ -352,9 +352,10 @@ type cachedTokenSource struct {
 	mint      oauth2.TokenSource
 }
 
-// Token returns a cached token the policy lets us reuse, or mints one. Concurrent cold calls mint once: goroutines of this process
-// share one flight, processes take turns on a file lock and re-read the
-// entry the winner wrote.
+// Token returns a cached token the policy lets us reuse, or mints one.
+// Concurrent cold calls mint once: goroutines of this process share one
+// flight, processes take turns on a file lock and re-read the entry the
+// winner wrote.
 func (s *cachedTokenSource) Token() (*oauth2.Token, error) {
 	if e, ok := s.cache.read(s.path, s.identity); ok && s.cache.reusable(e) {
 		return e.token(), nil

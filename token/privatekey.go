@@ -19,6 +19,7 @@ type DamagedKeyError struct {
 	Reason string
 }
 
+// Error says where the damaged key is, what is wrong with it and what to do.
 func (e *DamagedKeyError) Error() string {
 	return fmt.Sprintf("the private key in %s is damaged (%s); download the key again (Cloud console, or gcloud iam service-accounts keys create)", e.Where, e.Reason)
 }

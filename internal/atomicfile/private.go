@@ -23,6 +23,7 @@ type UntrustedError struct {
 	Reason string // e.g. "owned by uid 1001, not you (uid 1000)"
 }
 
+// Error names the path and why it is not private.
 func (e *UntrustedError) Error() string { return e.Path + " is " + e.Reason }
 
 // Is makes errors.Is(err, ErrUntrusted) true.
