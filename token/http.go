@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -47,6 +52,33 @@ func newTokenClient(ctx context.Context) *http.Client {
 // assertion, refresh token or bearer token to whatever host it names.
 func refuseRedirect(*http.Request, []*http.Request) error {
 	return errors.New("the token endpoint answered with a redirect; refusing to send credentials elsewhere")
+}
+
+// endpointFromEnv is the URL in the environment variable name, else def.
+// It must be https unless it is a loopback address, since it is sent
+// credentials.
+func endpointFromEnv(name, def string) (string, error) {
+	raw := strings.TrimSpace(os.Getenv(name))
+	if raw == "" {
+		return def, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("%s=%q is not an http(s) URL", name, raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return "", fmt.Errorf("%s=%q must use https unless it is a loopback address: it is sent credentials", name, raw)
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP literal.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // withHTTPClient makes x/oauth2 send its requests, under ctx, through a

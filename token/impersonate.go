@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,14 +31,6 @@ func ImpersonationTarget() string {
 // unless it is a loopback address, since it receives a bearer token.
 func iamEndpoint() (string, error) {
 	return endpointFromEnv("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", defaultIAMEndpoint)
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Impersonate wraps cred so that its tokens are exchanged, through the IAM

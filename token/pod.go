@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -186,22 +184,4 @@ func parseServiceAccountToken(tok string, now time.Time) (serviceAccountClaims, 
 		return c, fmt.Errorf("%s for %s expired at %s", what, c.name(), time.Unix(c.Exp, 0).UTC().Format(time.RFC3339))
 	}
 	return c, nil
-}
-
-// endpointFromEnv is the URL in the environment variable name, else def.
-// It must be https unless it is a loopback address, since it is sent
-// credentials.
-func endpointFromEnv(name, def string) (string, error) {
-	raw := strings.TrimSpace(os.Getenv(name))
-	if raw == "" {
-		return def, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%s=%q is not an http(s) URL", name, raw)
-	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%s=%q must use https unless it is a loopback address: it is sent credentials", name, raw)
-	}
-	return strings.TrimSuffix(raw, "/"), nil
 }
