@@ -54,7 +54,7 @@ const (
 const droneRegistryUsage = `Usage: docker-credential-gcp drone-registry [--bind ADDR] [--secret-file FILE]
            [--registries HOST,...]
 
-Serve a Drone registry extension: every pipeline's image pulls from Google
+Serves a Drone registry extension: every pipeline's image pulls from Google
 registries get a fresh short-lived token, from the same credentials and
 cache as the credential helper. Point the Drone runner at it with
   DRONE_REGISTRY_PLUGIN_ENDPOINT=http://HOST:3000

@@ -66,8 +66,8 @@ type kubeletAuthConfig struct {
 const kubeletUsage = `Usage: docker-credential-gcp kubelet-credential-provider [--workload-identity-provider PROVIDER]
            [--service-account-annotation-key KEY]
 
-Act as a kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1):
-read a CredentialProviderRequest on stdin, write a CredentialProviderResponse
+Acts as a kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1):
+reads a CredentialProviderRequest on stdin, writes a CredentialProviderResponse
 with a short-lived token for the image's registry when it is a Google
 registry, and an empty auth otherwise. Configure it in the kubelet's
 --image-credential-provider-config with matchImages "gcr.io", "*.gcr.io",
@@ -85,6 +85,11 @@ impersonated. A failed exchange or impersonation is an error: such a pod
 never pulls with the node's identity. STS and IAM endpoints can be changed
 with DOCKER_CREDENTIAL_GCP_STS_ENDPOINT and DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT
 (https, or http on loopback only).
+
+Example (the kubelet runs it; run by hand it checks a node, and its answer
+holds a token):
+  echo '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"gcr.io/my-project/app:1.0"}' |
+    docker-credential-gcp kubelet-credential-provider
 
 Flags:
 `
