@@ -59,8 +59,8 @@ DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT=1 or 0 overrides the setting.
 credHelpers entries that route to this helper (all of them, or only the
 hosts named by --registries or --all-regions) and forgets those hosts, and
 their bindings, in the settings file. It keeps the key file recorded by
---key-file and --self-signed-jwt, because the settings file serves every
-docker config ($DOCKER_CONFIG) and the token, dockerconfig and
+--key-file and the --self-signed-jwt setting, because the settings file
+serves every docker config ($DOCKER_CONFIG) and the token, dockerconfig and
 drone-registry commands too; add --forget-key to forget the key file as
 well. Entries for other helpers are never touched, and a credHelpers left
 empty is removed. --remove cannot be combined with --key-file or
