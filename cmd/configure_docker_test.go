@@ -396,6 +396,14 @@ func TestConfigureDockerRemove(t *testing.T) {
 		if _, _, err := runInProcess(t, ConfigureDocker, "--remove", "--key-file", key); err == nil {
 			t.Error("--remove --key-file accepted")
 		}
+		for _, flag := range []string{"--self-signed-jwt", "--self-signed-jwt=false"} {
+			if _, _, err := runInProcess(t, ConfigureDocker, "--remove", flag); err == nil || !strings.Contains(err.Error(), "--remove cannot be combined with --self-signed-jwt") {
+				t.Errorf("--remove %s: %v", flag, err)
+			}
+		}
+		if got := settingsOf(t); !reflect.DeepEqual(got, config.Config{}) {
+			t.Errorf("after refused --remove combinations settings = %+v, want none", got)
+		}
 	})
 }
 
