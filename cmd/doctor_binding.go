@@ -20,7 +20,7 @@ func (r *doctorReport) binding(h *helper.Helper, host string) {
 	slices.Sort(others)
 	if b, ok := h.Bindings[host]; ok {
 		r.line(doctorUsed, "%s is bound to %s (from %s)", host, b, b.Origin)
-		r.line(doctorInfo, "it applies after a credential stored for %s with docker login, before every other source, and replaces %s", host, "DOCKER_CREDENTIAL_GCP_IMPERSONATE")
+		r.line(doctorInfo, "it applies after a credential stored for %s with docker login, before every other source, and replaces DOCKER_CREDENTIAL_GCP_IMPERSONATE", host)
 	} else {
 		r.line(doctorInfo, "none for %s: it uses the default source chain", host)
 	}
