@@ -186,9 +186,6 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 			adding = append(adding, e.key)
 		}
 	}
-	if len(adding) > 0 {
-		fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(adding, ", "))
-	}
 
 	if keyPath != "" {
 		settings.keyFile = &keyPath
@@ -218,6 +215,11 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 	}
 	if err := c.applySettings(settings); err != nil {
 		return err
+	}
+	// Only now: settings that cannot be written stop the run before
+	// docker's config is.
+	if len(adding) > 0 {
+		fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(adding, ", "))
 	}
 
 	_, pathErr := exec.LookPath("docker-credential-" + helperName)
@@ -269,9 +271,6 @@ func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 			removing = append(removing, k)
 		}
 	}
-	if len(removing) > 0 {
-		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(removing, ", "))
-	}
 
 	settings := settingsChange{forgetKey: forgetKey}
 	for _, k := range keys {
@@ -281,6 +280,9 @@ func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 	}
 	if err := c.applySettings(settings); err != nil {
 		return err
+	}
+	if len(removing) > 0 {
+		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(removing, ", "))
 	}
 	err := c.saveDocker(fmt.Sprintf("%s routes none of these hosts to docker-credential-%s", f.Path(), helperName))
 	if !forgetKey {

@@ -407,6 +407,32 @@ func TestConfigureDockerRemove(t *testing.T) {
 	})
 }
 
+// Settings that cannot be written (a settings dir others may write) stop
+// configure-docker before docker's config is touched, and it does not claim
+// to have added the host.
+func TestConfigureDockerSettingsRefusedChangesNothing(t *testing.T) {
+	env, path := configureEnv(t)
+	const before = `{"credHelpers":{"gcr.io":"gcp"}}`
+	writeFile(t, path, before, 0o600)
+	dir := filepath.Join(env.ConfigHome, "docker-credential-gcp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := runInProcess(t, ConfigureDocker, "--registries", "registry.example.com")
+	if err == nil || !strings.Contains(err.Error(), "refusing to write settings") {
+		t.Errorf("err = %v, want the settings refused", err)
+	}
+	if strings.Contains(stderr, "Adding credentials") {
+		t.Errorf("stderr claims a change that was not made:\n%s", stderr)
+	}
+	if got := readFile(t, path); got != before {
+		t.Errorf("docker's config changed to %s", got)
+	}
+}
+
 func TestConfigureDockerHelperNotOnPath(t *testing.T) {
 	_, path := configureEnv(t)
 	t.Setenv("PATH", t.TempDir())
