@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/config"
@@ -111,12 +112,13 @@ func ParseBindings(s string) ([]config.Binding, error) {
 }
 
 // parseBindingSpec reads "PATH", "impersonate:EMAIL" or
-// "PATH,impersonate:EMAIL". Only a comma followed by impersonate: splits,
-// so a path may hold commas.
+// "PATH,impersonate:EMAIL". Only a comma followed (spaces aside) by
+// impersonate: splits, so a path may hold commas, but no other part of it
+// may name a second target.
 func parseBindingSpec(host, spec string) (config.Binding, error) {
 	b := config.Binding{Host: host}
 	path := strings.TrimSpace(spec)
-	if i := strings.LastIndex(path, ","); i >= 0 && strings.HasPrefix(strings.TrimSpace(path[i+1:]), impersonatePrefix) {
+	if i := strings.LastIndex(path, ","); i >= 0 && isImpersonatePart(path[i+1:]) {
 		path, b.Impersonate = strings.TrimSpace(path[:i]), strings.TrimSpace(path[i+1:])
 	} else if strings.HasPrefix(path, impersonatePrefix) {
 		path, b.Impersonate = "", path
@@ -131,7 +133,7 @@ func parseBindingSpec(host, spec string) (config.Binding, error) {
 	case path == "" && b.Impersonate == "":
 		return b, errors.New("the binding is empty; want an absolute credential-file path, impersonate:SA_EMAIL or both")
 	case path == "":
-	case strings.HasPrefix(path, impersonatePrefix) || strings.Contains(path, ","+impersonatePrefix):
+	case slices.ContainsFunc(strings.Split(path, ","), isImpersonatePart):
 		return b, errors.New("names two impersonation targets")
 	case !filepath.IsAbs(path):
 		// Not quoted: it may be key material pasted by mistake.
@@ -140,6 +142,12 @@ func parseBindingSpec(host, spec string) (config.Binding, error) {
 		b.CredentialFile = filepath.Clean(path)
 	}
 	return b, nil
+}
+
+// isImpersonatePart reports whether part, one comma-separated part of a
+// spec, names an impersonation target.
+func isImpersonatePart(part string) bool {
+	return strings.HasPrefix(strings.TrimSpace(part), impersonatePrefix)
 }
 
 // BindingHost checks that s is one bare registry host (no scheme, port,
