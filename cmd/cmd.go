@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 
 	"github.com/spf13/pflag"
 
@@ -54,4 +55,10 @@ func newHelper(name string, w io.Writer) (*helper.Helper, error) {
 	}
 	h.WriteWarnings(w, name)
 	return h, nil
+}
+
+// helperOnPath is where docker would find docker-credential-gcp on PATH;
+// configure-docker warns and doctor reports when it is not there.
+func helperOnPath() (string, error) {
+	return exec.LookPath("docker-credential-" + helperName)
 }

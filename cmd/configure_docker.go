@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -222,7 +221,7 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 		fmt.Fprintf(c.stdio.Err, "Adding credentials for: %s\n", strings.Join(adding, ", "))
 	}
 
-	_, pathErr := exec.LookPath("docker-credential-" + helperName)
+	_, pathErr := helperOnPath()
 	auths := f.Auths()
 	for _, e := range entries {
 		if keys := auths[e.host]; len(keys) > 0 {

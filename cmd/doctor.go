@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -61,8 +60,9 @@ func Doctor(args []string, stdio IO) error {
 
 	r := &doctorReport{w: stdio.Out}
 	failure := r.credentials(*registry)
-	r.dockerConfig(*registry)
-	r.path()
+	helperPath, pathErr := helperOnPath()
+	r.dockerConfig(*registry, pathErr == nil)
+	r.path(helperPath, pathErr)
 	return failure
 }
 
@@ -259,7 +259,7 @@ func dirState(dir string) (string, bool) {
 
 // dockerConfig reports which registries docker routes to this helper and
 // what else in the docker config decides their credentials.
-func (r *doctorReport) dockerConfig(registry string) {
+func (r *doctorReport) dockerConfig(registry string, onPath bool) {
 	path := dockerconfig.Path()
 	r.section("Docker config: " + path)
 	f, err := dockerconfig.Load(path)
@@ -286,8 +286,6 @@ func (r *doctorReport) dockerConfig(registry string) {
 	// as written; a key such as "https://gcr.io" routes nothing.
 	credHelpers := f.CredHelpers()
 	auths := f.Auths()
-	_, pathErr := exec.LookPath("docker-credential-" + helperName)
-	onPath := pathErr == nil
 	var routed, other, missing, misspelt, shadowing, stale []string
 	for _, host := range hosts {
 		v, ok := credHelpers[host]
@@ -339,10 +337,10 @@ func (r *doctorReport) dockerConfig(registry string) {
 	}
 }
 
-// path reports whether docker can find the helper binary.
-func (r *doctorReport) path() {
+// path reports whether docker can find the helper binary: p, or err from
+// helperOnPath.
+func (r *doctorReport) path(p string, err error) {
 	r.section("Helper on PATH:")
-	p, err := exec.LookPath("docker-credential-" + helperName)
 	if err != nil {
 		r.line(doctorWarn, "docker-credential-%s is not on PATH, so docker cannot call it: install it (make install) or add its directory to PATH", helperName)
 		return
