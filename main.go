@@ -18,7 +18,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/cmd"
-	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 )
 
 // commands maps each command for people to its implementation.
@@ -98,9 +97,8 @@ func serveProtocol(action string, stdio cmd.IO) int {
 		}
 		fmt.Fprintf(stdio.Err, "docker-credential-gcp %s: reading the %s from stdin\n", action, what)
 	}
-	h, err := helper.New()
+	h, err := cmd.NewHelper(action, stdio.Err)
 	if err == nil {
-		h.WriteWarnings(stdio.Err, action)
 		err = describeInputError(action, credentials.HandleCommand(h, action, capInput(stdio.In, action), stdio.Out))
 	}
 	if err != nil {

@@ -45,10 +45,10 @@ func parseFlags(fs *pflag.FlagSet, args []string) (help bool, err error) {
 	return false, nil
 }
 
-// newHelper is helper.New for command name, printing on w each thing New
+// NewHelper is helper.New for command name, printing on w each thing New
 // ignored and why (e.g. settings in a config dir not private to the user),
-// one line each.
-func newHelper(name string, w io.Writer) (*helper.Helper, error) {
+// one line each: every command and the protocol actions start with it.
+func NewHelper(name string, w io.Writer) (*helper.Helper, error) {
 	h, err := helper.New()
 	if err != nil {
 		return nil, err

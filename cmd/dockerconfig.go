@@ -67,7 +67,7 @@ func DockerConfig(args []string, stdio IO) error {
 		}
 	}
 
-	h, err := newHelper("dockerconfig", stdio.Err)
+	h, err := NewHelper("dockerconfig", stdio.Err)
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 		addr = droneDefaultBind
 	}
 
-	h, err := newHelper("drone-registry", stdio.Err)
+	h, err := NewHelper("drone-registry", stdio.Err)
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptio
 	if !ok {
 		return resp, nil
 	}
-	h, err := newHelper("kubelet-credential-provider", warn)
+	h, err := NewHelper("kubelet-credential-provider", warn)
 	if err != nil {
 		return nil, err
 	}

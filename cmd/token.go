@@ -81,7 +81,7 @@ func Token(args []string, stdio IO) error {
 		}
 	}
 
-	h, err := newHelper("token", stdio.Err)
+	h, err := NewHelper("token", stdio.Err)
 	if err != nil {
 		return err
 	}
