@@ -62,8 +62,8 @@ their bindings, in the settings file. It keeps the key file recorded by
 serves every docker config ($DOCKER_CONFIG) and the token, dockerconfig and
 drone-registry commands too; add --forget-key to forget the key file as
 well. Entries for other helpers are never touched, and a credHelpers left
-empty is removed. --remove cannot be combined with --key-file or
---self-signed-jwt.
+empty is removed. --remove cannot be combined with --key-file,
+--self-signed-jwt, --bind-credentials or --bind-impersonate.
 
 Examples:
   docker-credential-gcp configure-docker
