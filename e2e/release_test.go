@@ -391,13 +391,23 @@ func relCheckPodman(t *testing.T, b relBuilt) {
 	if _, err := exec.LookPath("podman"); err != nil {
 		t.Skip("SKIP: podman is not installed; the image tarball was checked with go-containerregistry only")
 	}
-	store := t.TempDir()
+	// Not t.TempDir: after a failed run podman's cleanup process may still
+	// be writing into the store when the test ends, which fails TempDir's
+	// removal. The store is removed with retries once podman has let go.
+	store, err := os.MkdirTemp("", "dcg-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	podman := func(args ...string) (string, error) {
 		c := exec.Command("podman", append([]string{"--root", filepath.Join(store, "root"), "--runroot", filepath.Join(store, "run"), "--storage-driver", "vfs"}, args...)...)
 		c.Env = append(os.Environ(), "HOME="+store, "XDG_RUNTIME_DIR="+store, "XDG_CONFIG_HOME="+store)
 		out, err := c.CombinedOutput()
 		return string(out), err
 	}
+	t.Cleanup(func() {
+		_, _ = podman("rm", "--all", "--force")
+		removeWithRetries(t, store)
+	})
 	if out, err := podman("load", "-i", b.dist("docker-credential-gcp_1.2.3_linux_amd64.image.tar")); err != nil || !strings.Contains(out, "docker-credential-gcp:1.2.3") {
 		t.Fatalf("podman load: %v\n%s", err, out)
 	}
@@ -408,6 +418,20 @@ func relCheckPodman(t *testing.T, b relBuilt) {
 	if want := "docker-credential-gcp 1.2.3 (" + b.revision[:12] + ", go"; err != nil || !strings.HasPrefix(out, want) {
 		t.Errorf("podman run IMAGE version: %v: %q, want %q…", err, out, want)
 	}
+}
+
+// removeWithRetries removes dir, retrying for a few seconds while
+// something (podman's cleanup) still writes into it; what is left after
+// that is logged, not a failure of the test.
+func removeWithRetries(t *testing.T, dir string) {
+	var err error
+	for range 50 {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("could not remove podman's throwaway store %s: %v", dir, err)
 }
 
 // nfpm and go-containerregistry build the release artifacts only: neither
