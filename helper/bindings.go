@@ -59,7 +59,14 @@ func loadBindings(recorded []config.Binding, env string, policy Policy) (Binding
 		settings = "settings file " + path
 	}
 	for _, b := range recorded {
-		out[b.Host] = Binding{Binding: b, Origin: settings}
+		// configure-docker records hosts normalized; a hand-edited entry
+		// is normalized here, or refused, so that it cannot silently miss.
+		host, err := BindingHost(b.Host)
+		if err != nil {
+			return nil, fmt.Errorf("%s: a recorded binding: %w; correct or delete that entry in the file", settings, err)
+		}
+		b.Host = host
+		out[host] = Binding{Binding: b, Origin: settings}
 	}
 	fromEnv, err := ParseBindings(env)
 	if err != nil {

@@ -319,3 +319,26 @@ func TestBindingEraseDropsItsCache(t *testing.T) {
 		t.Error("erasing a bound host dropped another identity's cached token")
 	}
 }
+
+// A binding hand-edited into the settings file is normalized like one
+// configure-docker records, and one that names no bare host is an error
+// naming the settings file, never a binding that silently misses.
+func TestRecordedBindingHostsNormalized(t *testing.T) {
+	d := isolate(t)
+	w := newBindingWorld(t)
+	writeSettings(t, d, `{"bindings":[{"host":"Europe-Docker.PKG.dev.","credential_file":"`+w.releaseKeyPath+`"}]}`)
+	h, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := h.Get("europe-docker.pkg.dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.issued(t, "europe-docker.pkg.dev", secret, w.release, "jwt", "")
+
+	writeSettings(t, d, `{"bindings":[{"host":"https://gcr.io/p","credential_file":"`+w.releaseKeyPath+`"}]}`)
+	if _, err := New(); err == nil || !strings.Contains(err.Error(), "settings file") || !strings.Contains(err.Error(), "bare registry host") {
+		t.Errorf("New with a recorded binding for a URL: %v, want an error naming the settings file", err)
+	}
+}
