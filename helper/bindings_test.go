@@ -112,6 +112,17 @@ func (w bindingWorld) issued(t *testing.T, host, tok, principal, via, source str
 	}
 }
 
+// gets has h answer a get for host and checks that the token came from
+// the fake for principal, via how, authorised by source.
+func (w bindingWorld) gets(t *testing.T, h *Helper, host, principal, via, source string) {
+	t.Helper()
+	_, secret, err := h.Get(host)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", host, err)
+	}
+	w.issued(t, host, secret, principal, via, source)
+}
+
 func TestBindingsGiveEachHostItsIdentity(t *testing.T) {
 	isolate(t)
 	w := newBindingWorld(t)
@@ -204,20 +215,12 @@ func TestBindingOrder(t *testing.T) {
 		if err := h.Add(&credentials.Credentials{ServerURL: "gcr.io", Username: UsernameJSONKey, Secret: string(key)}); err != nil {
 			t.Fatal(err)
 		}
-		_, secret, err := h.Get("gcr.io")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.issued(t, "gcr.io", secret, other, "jwt", "")
+		w.gets(t, h, "gcr.io", other, "jwt", "")
 		// erase drops the stored credential; the binding stays and serves.
 		if err := h.Delete("gcr.io"); err != nil {
 			t.Fatal(err)
 		}
-		_, secret, err = h.Get("gcr.io")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.issued(t, "gcr.io", secret, w.pusher, "iam", w.release)
+		w.gets(t, h, "gcr.io", w.pusher, "iam", w.release)
 	})
 	t.Run("binding before GOOGLE_OAUTH_ACCESS_TOKEN and replaces DOCKER_CREDENTIAL_GCP_IMPERSONATE", func(t *testing.T) {
 		t.Setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.from-env")
@@ -227,11 +230,7 @@ func TestBindingOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, secret, err := h.Get("europe-docker.pkg.dev")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.issued(t, "europe-docker.pkg.dev", secret, w.release, "jwt", "")
+		w.gets(t, h, "europe-docker.pkg.dev", w.release, "jwt", "")
 		if _, _, err := h.Get("gcr.io"); err == nil {
 			// gcr.io is unbound: the env token impersonating global@, which
 			// the fake does not know as a bearer, so IAM refuses it.
@@ -252,11 +251,7 @@ func TestBindingOrder(t *testing.T) {
 		if b := h.Bindings["eu.gcr.io"]; b.CredentialFile != otherKey || !strings.Contains(b.Origin, "settings file") {
 			t.Errorf("eu.gcr.io binding = %+v", b)
 		}
-		_, secret, err := h.Get("gcr.io")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.issued(t, "gcr.io", secret, w.release, "jwt", "")
+		w.gets(t, h, "gcr.io", w.release, "jwt", "")
 	})
 	t.Run("missing bound file is an error, not a fall-through", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "gone.json")
@@ -331,11 +326,7 @@ func TestRecordedBindingHostsNormalized(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, secret, err := h.Get("europe-docker.pkg.dev")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.issued(t, "europe-docker.pkg.dev", secret, w.release, "jwt", "")
+	w.gets(t, h, "europe-docker.pkg.dev", w.release, "jwt", "")
 
 	writeSettings(t, d, `{"bindings":[{"host":"https://gcr.io/p","credential_file":"`+w.releaseKeyPath+`"}]}`)
 	if _, err := New(); err == nil || !strings.Contains(err.Error(), "settings file") || !strings.Contains(err.Error(), "bare registry host") {
