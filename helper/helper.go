@@ -372,16 +372,16 @@ func (h *Helper) Token(ctx context.Context, host string) (*oauth2.Token, *token.
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := h.mint(cred)
+	tok, err := h.mint(ctx, cred)
 	return tok, cred, err
 }
 
 // mint returns an access token for cred, from the cache when one is fresh
-// enough.
-func (h *Helper) mint(cred *token.Credential) (*oauth2.Token, error) {
+// enough; what the cache did goes to the token.Report ctx may carry.
+func (h *Helper) mint(ctx context.Context, cred *token.Credential) (*oauth2.Token, error) {
 	ts := cred.TokenSource
 	if h.Cache != nil {
-		ts = h.Cache.TokenSource(cred)
+		ts = h.Cache.TokenSourceContext(ctx, cred)
 	}
 	tok, err := ts.Token()
 	if err != nil {

@@ -26,6 +26,6 @@ func (h *Helper) PodToken(ctx context.Context, ex token.PodExchange, target stri
 			return nil, nil, err
 		}
 	}
-	tok, err := h.mint(cred)
+	tok, err := h.mint(ctx, cred)
 	return tok, cred, err
 }

@@ -138,6 +138,17 @@ func (c *FileCache) TokenSource(cred *Credential) oauth2.TokenSource {
 	return &cachedTokenSource{cache: c, identity: cred.Identity, principal: cred.Principal, path: c.path(cred.Identity), mint: cred.TokenSource}
 }
 
+// TokenSourceContext is TokenSource that also records in the Report ctx
+// carries (see WithReport) whether each token was a hit, minted or a stale
+// fallback; nothing is recorded for a credential the cache does not hold.
+func (c *FileCache) TokenSourceContext(ctx context.Context, cred *Credential) oauth2.TokenSource {
+	ts := c.TokenSource(cred)
+	if cached, ok := ts.(*cachedTokenSource); ok {
+		cached.report = reportFrom(ctx)
+	}
+	return ts
+}
+
 // Unusable says why the cache dir is not used although it exists: it is
 // not private to the user (another user's, or writable by group or
 // others), so its entries could be forged and its locks planted. Tokens
@@ -350,6 +361,13 @@ type cachedTokenSource struct {
 	principal string
 	path      string
 	mint      oauth2.TokenSource
+	report    *Report // nil: nobody asked what the cache did
+}
+
+// flight is what one refresh got: the token, and how.
+type flight struct {
+	tok    *oauth2.Token
+	result CacheResult
 }
 
 // Token returns a cached token the policy lets us reuse, or mints one.
@@ -358,6 +376,7 @@ type cachedTokenSource struct {
 // winner wrote.
 func (s *cachedTokenSource) Token() (*oauth2.Token, error) {
 	if e, ok := s.cache.read(s.path, s.identity); ok && s.cache.reusable(e) {
+		s.report.cached(CacheHit)
 		return e.token(), nil
 	}
 	v, err, _ := s.cache.flights.Do(s.identity, func() (any, error) {
@@ -366,11 +385,13 @@ func (s *cachedTokenSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*oauth2.Token), nil
+	f := v.(flight)
+	s.report.cached(f.result)
+	return f.tok, nil
 }
 
 // refresh is the miss path: lock, re-read, mint, write, unlock.
-func (s *cachedTokenSource) refresh() (*oauth2.Token, error) {
+func (s *cachedTokenSource) refresh() (flight, error) {
 	if l := s.cache.lock(s.path); l != nil {
 		defer l.Unlock()
 	}
@@ -378,17 +399,17 @@ func (s *cachedTokenSource) refresh() (*oauth2.Token, error) {
 	// we waited.
 	cached, ok := s.cache.read(s.path, s.identity)
 	if ok && s.cache.reusable(cached) {
-		return cached.token(), nil
+		return flight{cached.token(), CacheHit}, nil
 	}
 	tok, err := s.mint.Token()
 	if err != nil {
 		if ok && s.cache.left(cached) >= staleFor && !refused(err) {
-			return cached.token(), nil
+			return flight{cached.token(), CacheStale}, nil
 		}
-		return nil, err
+		return flight{}, err
 	}
 	if tok.AccessToken != "" && !tok.Expiry.IsZero() {
 		_ = s.cache.write(s.path, s.identity, s.principal, tok)
 	}
-	return tok, nil
+	return flight{tok, CacheMinted}, nil
 }

@@ -122,6 +122,7 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 		req.Body, _ = req.GetBody()
 	}
 	ctx := req.Context()
+	report := reportFrom(ctx)
 	for attempt := 0; ; attempt++ {
 		r := req
 		if attempt > 0 && req.GetBody != nil {
@@ -132,6 +133,7 @@ func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			r = req.Clone(ctx)
 			r.Body = body
 		}
+		report.requested()
 		resp, err := t.base.RoundTrip(r)
 		if err != nil || !retryable(resp.StatusCode) || attempt >= t.retries {
 			return resp, err

@@ -142,3 +142,8 @@ func redactFragments(s string, forms []string) string {
 	}
 	return strings.ToValidUTF8(b.String(), "")
 }
+
+// Redact is redact for callers that write out text which may quote a
+// secret (the trace's error lines): secrets are the ones the caller
+// knows of; token and JWT shapes go whatever the list.
+func Redact(s string, secrets ...string) string { return redact(s, secrets) }
