@@ -457,11 +457,13 @@ func (g *Google) serveSTS(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "The ID Token could not be verified with the issuer's keys.")
 	case subjects != nil && f.Get("subject_token_type") != jwtTokenType:
 		oauthError(w, http.StatusBadRequest, "invalid_request", "The subject_token_type does not match the provider's type (OIDC: "+jwtTokenType+").")
+	case subjects != nil && jwtExpired(f.Get("subject_token")):
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "The ID Token has expired.")
 	default:
 		if g.rejectRevoked(w, http.StatusBadRequest, "The subject token is not valid for this audience.", aud, principal) {
 			return
 		}
-		g.answerToken(w, principal, f.Get("scope"), "sts", "")
+		g.answerTokenUntil(w, principal, f.Get("scope"), "sts", "", jwtExpiry(f.Get("subject_token")))
 	}
 }
 
@@ -588,8 +590,19 @@ func (g *Google) rejectRevoked(w http.ResponseWriter, status int, desc string, p
 
 // answerToken issues a token and writes Google's token-endpoint answer.
 func (g *Google) answerToken(w http.ResponseWriter, principal, scope, via, echoScope string) {
+	g.answerTokenUntil(w, principal, scope, via, echoScope, time.Time{})
+}
+
+// answerTokenUntil is answerToken for a token that lives no longer than
+// until (unless it is zero), as STS's tokens live no longer than the ID
+// token exchanged for them.
+func (g *Google) answerTokenUntil(w http.ResponseWriter, principal, scope, via, echoScope string, until time.Time) {
 	g.mu.Lock()
-	life := wholeSeconds(g.lifetime)
+	life := g.lifetime
+	if !until.IsZero() {
+		life = min(life, time.Until(until))
+	}
+	life = wholeSeconds(life)
 	tok := g.issueLocked(principal, scope, via, "", time.Now().Add(life))
 	g.mu.Unlock()
 	resp := map[string]any{

@@ -62,3 +62,25 @@ func subjectPrincipal(audience, jwt string) string {
 	pool, _, _ := strings.Cut(strings.TrimPrefix(audience, "//iam.googleapis.com/"), "/providers/")
 	return "principal://iam.googleapis.com/" + pool + "/subject/" + claims.Sub
 }
+
+// jwtExpiry is the exp claim of a JWT; zero when it has none or is no JWT.
+func jwtExpiry(jwt string) time.Time {
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if parts := strings.Split(jwt, "."); len(parts) == 3 {
+		if data, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			_ = json.Unmarshal(data, &claims)
+		}
+	}
+	if claims.Exp == 0 {
+		return time.Time{}
+	}
+	return time.Unix(claims.Exp, 0)
+}
+
+// jwtExpired reports whether a JWT's exp claim has passed.
+func jwtExpired(jwt string) bool {
+	exp := jwtExpiry(jwt)
+	return !exp.IsZero() && !time.Now().Before(exp)
+}
