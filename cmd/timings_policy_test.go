@@ -9,13 +9,24 @@ import (
 
 // The kubelet's cacheDuration and dockerconfig --refresh's rewrite both
 // stay within the validity of the least-lived token the cache hands out:
-// one at the policy's reuse threshold.
+// one at the policy's reuse threshold, min(M, max(¾·life, min(5 min,
+// 0.9·life))).
 func TestTimingsHoldWithReusePolicy(t *testing.T) {
 	cache := token.NewFileCache("")
 	now := time.Now()
 	opts := RefreshOptions{Jitter: -1}.withDefaults()
-	for _, life := range []time.Duration{time.Hour, 20 * time.Minute, 5 * time.Minute, 120 * time.Second} {
+	for _, tt := range []struct{ life, left time.Duration }{
+		{time.Hour, 45 * time.Minute},
+		{20 * time.Minute, 15 * time.Minute},
+		{6 * time.Minute, 5 * time.Minute},
+		{5 * time.Minute, 4*time.Minute + 30*time.Second},
+		{120 * time.Second, 108 * time.Second},
+	} {
+		life := tt.life
 		left := cache.ReuseThreshold(life) // the least a handed-out token has
+		if left != tt.left {
+			t.Errorf("%v tokens are handed out with down to %v left, want %v", life, left, tt.left)
+		}
 		expiry := now.Add(left)
 
 		kubelet := kubeletCacheDuration(expiry, now)

@@ -98,11 +98,50 @@ func (c *FileCache) MinLifetime() time.Duration { return c.minLifetime }
 
 // ReuseThreshold is the cache policy (SPEC §4): a cached token that had
 // life when it was obtained is reused while it has at least
-// min(M, ¾ of life) left. So 60-minute tokens are handed out with at
-// least 45 min left, and a source of short tokens is asked again after a
-// quarter of their life, never on every call.
+// min(M, max(¾·life, min(5 min, 0.9·life))) left. So 60-minute tokens are
+// handed out with at least 45 min left; a source of short tokens is asked
+// again after a quarter of their life, never on every call, but nothing
+// handed out expires within 5 min (handOutFloor) when a fresh mint could
+// avoid it: a 5-minute token is reused only in its first 30 s. A user who
+// sets M below 5 min gets M.
 func (c *FileCache) ReuseThreshold(life time.Duration) time.Duration {
-	return min(c.minLifetime, life/4*3)
+	return min(c.minLifetime, max(life/4*3, min(handOutFloor, life/10*9)))
+}
+
+// handOutFloor is the validity a handed-out token keeps whenever its
+// source can give it: BuildKit asks again only every 4 m 50 s and uses
+// its answer until then.
+const handOutFloor = 5 * time.Minute
+
+// ShortLived reports whether tokens that live life when obtained may be
+// handed out with less than 5 minutes left however fresh the mint: the
+// source can never give a client such as BuildKit the 5 minutes it keeps
+// a token. Direct federation from 2- to 5-minute CI ID tokens is such a
+// source; impersonation (1-hour tokens) is the fix.
+func ShortLived(life time.Duration) bool {
+	return life > 0 && life/10*9 < handOutFloor
+}
+
+// NoticeShortLived wraps ts so that notice is called with the life of
+// every token ts mints that is ShortLived. Put under the cache, it speaks
+// once per mint: gets answered from the cache stay quiet.
+func NoticeShortLived(ts oauth2.TokenSource, notice func(life time.Duration)) oauth2.TokenSource {
+	return shortLivedNotice{ts: ts, notice: notice}
+}
+
+type shortLivedNotice struct {
+	ts     oauth2.TokenSource
+	notice func(time.Duration)
+}
+
+func (s shortLivedNotice) Token() (*oauth2.Token, error) {
+	tok, err := s.ts.Token()
+	if err == nil && tok != nil && !tok.Expiry.IsZero() {
+		if life := time.Until(tok.Expiry).Round(time.Second); ShortLived(life) {
+			s.notice(life)
+		}
+	}
+	return tok, err
 }
 
 // ParseMinLifetime reads M as a Go duration ("45m", "1h30m"); what

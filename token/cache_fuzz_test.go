@@ -69,8 +69,9 @@ func (m *fuzzMint) Token() (*oauth2.Token, error) {
 // FuzzCacheFile writes arbitrary bytes as the cache entry of a credential.
 // The cached token source must never panic or fail because of the file:
 // it serves a well-formed entry of this identity with at least
-// min(45 min, ¾ of the life it had when obtained) left without minting, mints otherwise and replaces the entry with a good
-// one; and when minting fails it serves such an entry only while ≥2 min
+// min(45 min, max(¾·life, min(5 min, 0.9·life))) left (life: what it had
+// when obtained) without minting, mints otherwise and replaces the entry
+// with a good one; and when minting fails it serves such an entry only while ≥2 min
 // remain, else reports the mint's error.
 func FuzzCacheFile(f *testing.F) {
 	for _, s := range cacheFileSeeds() {
@@ -96,7 +97,7 @@ func FuzzCacheFile(f *testing.F) {
 			!e.ObtainedAt.IsZero() && e.Expiry.After(e.ObtainedAt)
 		left := time.Until(e.Expiry)
 		life := e.Expiry.Sub(e.ObtainedAt)
-		reusable := left > 0 && left >= min(DefaultMinLifetime, life/4*3)
+		reusable := left > 0 && left >= min(DefaultMinLifetime, max(life/4*3, min(5*time.Minute, life/10*9)))
 
 		_, _ = c.Lookup(fuzzIdentity)
 		mint := &fuzzMint{fail: failMint}

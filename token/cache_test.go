@@ -130,8 +130,9 @@ func TestCacheSequentialCallsMintOnce(t *testing.T) {
 	}
 }
 
-// A cached token is reused while it has at least min(M, ¾ of the life it
-// had when obtained) left, and minted anew after.
+// A cached token is reused while it has at least
+// min(M, max(¾·life, min(5 min, 0.9·life))) left, life being what it had
+// when obtained, and minted anew after.
 func TestCacheReusePolicy(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -140,7 +141,11 @@ func TestCacheReusePolicy(t *testing.T) {
 		reusedUntil time.Duration // after obtaining
 	}{
 		{"60-minute tokens keep 45 min", DefaultMinLifetime, time.Hour, 15 * time.Minute},
-		{"expires_in 120 is reused for 30 s", DefaultMinLifetime, 120 * time.Second, 30 * time.Second},
+		{"expires_in 120 is reused for 12 s (0.9 of it kept)", DefaultMinLifetime, 120 * time.Second, 12 * time.Second},
+		{"5-minute tokens are reused for 30 s", DefaultMinLifetime, 5 * time.Minute, 30 * time.Second},
+		{"6-minute tokens keep 5 min", DefaultMinLifetime, 6 * time.Minute, time.Minute},
+		{"8-minute tokens keep 3/4 of their life", DefaultMinLifetime, 8 * time.Minute, 2 * time.Minute},
+		{"M=2m gets M with 5-minute tokens", 2 * time.Minute, 5 * time.Minute, 3 * time.Minute},
 		{"20-minute tokens are reused for 5 min", DefaultMinLifetime, 20 * time.Minute, 5 * time.Minute},
 		{"M=10m keeps 60-minute tokens 50 min", 10 * time.Minute, time.Hour, 50 * time.Minute},
 		{"M=2h is capped at 3/4 of the life", 2 * time.Hour, time.Hour, 15 * time.Minute},
