@@ -54,6 +54,7 @@ func NewHelper(name string, w io.Writer) (*helper.Helper, error) {
 		return nil, err
 	}
 	h.WriteWarnings(w, name)
+	h.Warn = func(msg string) { fmt.Fprintf(w, "docker-credential-gcp %s: warning: %s\n", name, msg) }
 	return h, nil
 }
 

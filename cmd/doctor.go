@@ -103,6 +103,7 @@ func (r *doctorReport) credentials(registry string) error {
 	}
 
 	r.binding(h, host)
+	r.keyless()
 
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
@@ -152,7 +153,7 @@ func (r *doctorReport) credentials(registry string) error {
 	case !cred.Cacheable:
 		r.line(doctorInfo, "not used: the token is handed over ready-made")
 	default:
-		r.line(doctorInfo, "policy: a cached token is reused while it has at least min(%v, 3/4 of its life) left (%s)", h.Cache.MinLifetime(), helper.EnvMinLifetime)
+		r.line(doctorInfo, "policy: a cached token is reused while it has at least min(%v, max(3/4 of its life, min(5 min, 0.9 of its life))) left (%s)", h.Cache.MinLifetime(), helper.EnvMinLifetime)
 		switch c, ok := h.Cache.Lookup(cred.Identity); {
 		case ok && c.Reusable:
 			cachedUntil = c.Expiry
@@ -180,8 +181,17 @@ func (r *doctorReport) credentials(registry string) error {
 	}
 	if tok.Expiry.IsZero() {
 		r.line(doctorOK, "obtained (%s); expiry not known", from)
-	} else {
-		r.line(doctorOK, "obtained (%s), valid until %s (%s left)", from, clock(tok.Expiry), minutesLeft(tok.Expiry))
+		return nil
+	}
+	r.line(doctorOK, "obtained (%s), valid until %s (%s left)", from, clock(tok.Expiry), minutesLeft(tok.Expiry))
+	life := time.Until(tok.Expiry)
+	if h.Cache != nil {
+		if c, ok := h.Cache.Lookup(cred.Identity); ok && c.Expiry.Equal(tok.Expiry) {
+			life = c.Expiry.Sub(c.ObtainedAt)
+		}
+	}
+	if cred.Cacheable && token.ShortLived(life) {
+		r.line(doctorWarn, "%s", helper.ShortLivedWarning(cred.Source, life.Round(time.Second)))
 	}
 	return nil
 }

@@ -59,6 +59,16 @@ func isolateEnv(t *testing.T) *testEnv {
 	} {
 		t.Setenv(v, "")
 	}
+	// The keyless CI source finds a CI by these: a test run inside one sees none.
+	for _, v := range []string{
+		"GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+		"BUILDKITE", "BUILDKITE_AGENT_ACCESS_TOKEN", "BUILDKITE_JOB_ID", "BUILDKITE_AGENT_ENDPOINT",
+		"TF_BUILD", "SYSTEM_OIDCREQUESTURI", "SYSTEM_ACCESSTOKEN", "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+		"CIRCLECI", "CIRCLE_OIDC_TOKEN", "CIRCLE_OIDC_TOKEN_V2",
+		"BITBUCKET_BUILD_NUMBER", "BITBUCKET_STEP_OIDC_TOKEN", "GITLAB_CI",
+	} {
+		t.Setenv(v, "")
+	}
 	t.Setenv("GCE_METADATA_HOST", fake.RefusedHost(t))
 	return e
 }

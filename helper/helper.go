@@ -80,6 +80,9 @@ type Helper struct {
 	// Warnings say what New ignored and why (a config dir not private to
 	// the user), one line each, for the caller to print on stderr.
 	Warnings []string
+	// Warn, when set, is told once per mint, one line, when a source gave
+	// a token too short-lived for clients that keep it 5 minutes.
+	Warn func(string)
 	// noStore says why Store is nil.
 	noStore string
 
@@ -379,6 +382,11 @@ func (h *Helper) Token(ctx context.Context, host string) (*oauth2.Token, *token.
 // mint returns an access token for cred, from the cache when one is fresh
 // enough; what the cache did goes to the token.Report ctx may carry.
 func (h *Helper) mint(ctx context.Context, cred *token.Credential) (*oauth2.Token, error) {
+	if h.Warn != nil {
+		c := *cred
+		c.TokenSource = token.NoticeShortLived(cred.TokenSource, func(life time.Duration) { h.Warn(ShortLivedWarning(cred.Source, life)) })
+		cred = &c
+	}
 	ts := cred.TokenSource
 	if h.Cache != nil {
 		ts = h.Cache.TokenSourceContext(ctx, cred)
@@ -453,3 +461,14 @@ type oneLineError struct {
 
 func (e *oneLineError) Error() string { return e.msg }
 func (e *oneLineError) Unwrap() error { return e.err }
+
+// ShortLivedWarning explains a token that may be handed out with less
+// than 5 minutes left, and names the fix; get prints it once per mint and
+// doctor when it shows such a token.
+func ShortLivedWarning(source string, life time.Duration) string {
+	msg := fmt.Sprintf("%s gave a token that lives only %s, so it may be handed out with less than the 5 minutes BuildKit keeps a token", source, life)
+	if token.ImpersonationTarget() == "" {
+		return msg + ": set DOCKER_CREDENTIAL_GCP_IMPERSONATE=SERVICE_ACCOUNT_EMAIL for 1-hour tokens"
+	}
+	return msg
+}

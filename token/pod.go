@@ -71,6 +71,7 @@ func PodCredential(ctx context.Context, ex PodExchange) (*Credential, error) {
 	source := fmt.Sprintf("the pod's service-account token (%s) exchanged at STS for %s", sa.name(), ex.Provider)
 	ts := &stsTokenSource{
 		secret: ex.SubjectToken,
+		hint:   "check that the pool's provider trusts the cluster's issuer and JWKS, that its attribute condition admits this service account, and that the kubelet's serviceAccountTokenAudience is one the provider accepts",
 		build: func() (oauth2.TokenSource, error) {
 			return externalaccount.NewTokenSource(withHTTPClient(ctx), externalaccount.Config{
 				Audience:             ex.Provider,
@@ -101,6 +102,7 @@ func (s subjectToken) SubjectToken(context.Context, externalaccount.SupplierOpti
 // stsTokenSource explains STS's refusals and keeps the subject token out of them.
 type stsTokenSource struct {
 	secret string
+	hint   string // what to check when STS refuses
 	build  func() (oauth2.TokenSource, error)
 }
 
@@ -132,7 +134,7 @@ func (s *stsTokenSource) Token() (*oauth2.Token, error) {
 	}
 	msg = fmt.Sprintf("STS refused the token exchange: HTTP %d: %s", status, detail)
 	if status >= 400 && status < 500 {
-		msg += ": check that the pool's provider trusts the cluster's issuer and JWKS, that its attribute condition admits this service account, and that the kubelet's serviceAccountTokenAudience is one the provider accepts"
+		msg += ": " + s.hint
 	}
 	return nil, &statusError{status: status, msg: msg}
 }

@@ -36,7 +36,9 @@ func scopesOrDefault(scopes []string) []string {
 
 // DefaultSources is SPEC §3's search order after stored credentials (which
 // the caller puts first): GOOGLE_OAUTH_ACCESS_TOKEN,
-// GOOGLE_APPLICATION_CREDENTIALS, the configured key file, gcloud's
+// GOOGLE_APPLICATION_CREDENTIALS, the keyless CI source (the job's ID
+// token, when DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER is set), the
+// configured key file, gcloud's
 // well-known ADC file, the metadata server. This is the one place that
 // order is written down.
 func DefaultSources(opts Options) []Source {
@@ -44,6 +46,7 @@ func DefaultSources(opts Options) []Source {
 	return []Source{
 		accessTokenEnvSource{},
 		adcEnvSource{scopes: scopes},
+		ciSource{scopes: scopes},
 		keyFileSource{path: opts.KeyFile, scopes: scopes},
 		gcloudSource{scopes: scopes},
 		metadataSource{scopes: scopes, cache: opts.Cache},

@@ -18,6 +18,17 @@ import (
 // isolateEnv points every variable the sources read at empty temp dirs or
 // nothing, and the metadata host at a refusing port, so a test sees only
 // what it sets up and never the developer's own credentials.
+// ciEnv are the variables by which the keyless CI source finds a CI
+// system and its ID token: cleared, so tests run inside a CI see none.
+var ciEnv = []string{
+	EnvWorkloadIdentityProvider, EnvIDToken, EnvIDTokenFile, EnvIDTokenAudience, EnvAzureServiceConnection,
+	"GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+	"BUILDKITE", "BUILDKITE_AGENT_ACCESS_TOKEN", "BUILDKITE_JOB_ID", "BUILDKITE_AGENT_ENDPOINT",
+	"TF_BUILD", "SYSTEM_OIDCREQUESTURI", "SYSTEM_ACCESSTOKEN", "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+	"CIRCLECI", "CIRCLE_OIDC_TOKEN", "CIRCLE_OIDC_TOKEN_V2",
+	"BITBUCKET_BUILD_NUMBER", "BITBUCKET_STEP_OIDC_TOKEN", "GITLAB_CI",
+}
+
 func isolateEnv(t *testing.T) {
 	t.Helper()
 	for _, k := range []string{"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "CLOUDSDK_CONFIG", "APPDATA"} {
@@ -27,6 +38,9 @@ func isolateEnv(t *testing.T) {
 		"GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_OAUTH_ACCESS_TOKEN",
 		"DOCKER_CREDENTIAL_GCP_IMPERSONATE", "DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT",
 	} {
+		t.Setenv(k, "")
+	}
+	for _, k := range ciEnv {
 		t.Setenv(k, "")
 	}
 	t.Setenv("GCE_METADATA_HOST", fake.RefusedHost(t))
@@ -107,6 +121,7 @@ func TestDefaultSourcesOrder(t *testing.T) {
 	want := []string{
 		"GOOGLE_OAUTH_ACCESS_TOKEN",
 		"GOOGLE_APPLICATION_CREDENTIALS",
+		"keyless CI (DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER)",
 		"key file /k.json (configure-docker --key-file)",
 		"gcloud application default credentials (" + filepath.Join("/gc", "application_default_credentials.json") + ")",
 		"metadata server (169.254.169.254)",
@@ -351,7 +366,7 @@ func TestResolveOrderAndSkips(t *testing.T) {
 	if m.Count() != 0 {
 		t.Errorf("metadata server asked %d times although the key file won", m.Count())
 	}
-	want := []string{"GOOGLE_OAUTH_ACCESS_TOKEN is not set", "GOOGLE_APPLICATION_CREDENTIALS is not set"}
+	want := []string{"GOOGLE_OAUTH_ACCESS_TOKEN is not set", "GOOGLE_APPLICATION_CREDENTIALS is not set", "DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER is not set"}
 	if len(skipped) != len(want) {
 		t.Fatalf("skipped = %+v, want %d", skipped, len(want))
 	}
@@ -366,7 +381,7 @@ func TestResolveOrderAndSkips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cred.Kind != "metadata" || len(skipped) != 4 || !strings.Contains(skipped[3].Reason, "does not exist") {
+	if cred.Kind != "metadata" || len(skipped) != 5 || !strings.Contains(skipped[4].Reason, "does not exist") {
 		t.Errorf("winner %+v, skipped %+v", cred, skipped)
 	}
 
@@ -381,10 +396,10 @@ func TestResolveNothing(t *testing.T) {
 	isolateEnv(t)
 	start := time.Now()
 	_, skipped, err := Resolve(testContext(t), DefaultSources(Options{}))
-	if !errors.Is(err, ErrNoCredentials) || len(skipped) != 5 {
+	if !errors.Is(err, ErrNoCredentials) || len(skipped) != 6 {
 		t.Fatalf("err %v, skipped %+v", err, skipped)
 	}
-	if !strings.HasPrefix(skipped[4].Reason, "no metadata server at ") {
+	if !strings.HasPrefix(skipped[5].Reason, "no metadata server at ") {
 		t.Errorf("metadata skip reason %q", skipped[4].Reason)
 	}
 	if d := time.Since(start); d > 200*time.Millisecond {
