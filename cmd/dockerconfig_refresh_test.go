@@ -267,8 +267,8 @@ func TestWriteDockerConfigLoopWithGoogle(t *testing.T) {
 	if _, ok := g.Issued(first); !ok {
 		t.Fatalf("the first config's token was not issued by the fake")
 	}
-	// After 2 s an eight-second token is under ¾ of its life, so a
-	// rewrite mints a new one.
+	// After 0.8 s an eight-second token is under 0.9 of its life, which
+	// the policy keeps of tokens this short, so a rewrite mints a new one.
 	loopWaitFor(t, "a rewrite with a new token", func() bool { return password(path) != first })
 	second := password(path)
 	if _, ok := g.Issued(second); !ok {
