@@ -102,18 +102,23 @@ func BenchmarkColdGet(b *testing.B) {
 // see the same machine state, reported as medians and ratios (bar: ≤1.3,
 // warm get ≤5 ms; metadata requests per warm get: 0); plus median cold
 // gets through the token endpoint (benchLatency injected, and none) and
-// with self-signed JWTs.
+// with self-signed JWTs. A warm get in a keyless CI job (GitHub Actions'
+// ID token, impersonating) runs interleaved too: same bar, 0 requests.
 func BenchmarkProcessTimings(b *testing.B) {
 	e, g := benchKeyEnv(b)
 	me, m := benchMetadataEnv(b)
+	ci := newCIWorld(b, fake.GitHubActions)
+	ci.e.Set("DOCKER_CREDENTIAL_GCP_IMPERSONATE", ciTarget)
 	benchRun(b, e, "gcr.io", "get")
 	benchRun(b, me, "gcr.io", "get")
+	benchRun(b, ci.e, "gcr.io", "get")
 	benchRun(b, e, "", "version")
-	coldMetadata := m.Count()
+	coldMetadata, coldCI := m.Count(), ci.ci.Count()+ci.g.Count("any")
 	runs := []func() time.Duration{
 		func() time.Duration { return benchRun(b, e, "", "version") },
 		func() time.Duration { return benchRun(b, e, "gcr.io", "get") },
 		func() time.Duration { return benchRun(b, me, "gcr.io", "get") },
+		func() time.Duration { return benchRun(b, ci.e, "gcr.io", "get") },
 	}
 	timings := make([][]time.Duration, len(runs))
 	i := 0
@@ -125,11 +130,12 @@ func BenchmarkProcessTimings(b *testing.B) {
 		}
 		i++
 	}
-	versions, warms, metaWarms := timings[0], timings[1], timings[2]
+	versions, warms, metaWarms, ciWarms := timings[0], timings[1], timings[2], timings[3]
 	if n := g.Count("jwt"); n != 1 {
 		b.Fatalf("warm gets minted %d times, want 1", n)
 	}
 	metaRequests := float64(m.Count()-coldMetadata) / float64(len(metaWarms))
+	ciRequests := float64(ci.ci.Count()+ci.g.Count("any")-coldCI) / float64(len(ciWarms))
 
 	const coldRuns = 9
 	cacheHome := e.CacheHome
@@ -151,13 +157,17 @@ func BenchmarkProcessTimings(b *testing.B) {
 
 	version, warm, metaWarm := benchMedian(versions), benchMedian(warms), benchMedian(metaWarms)
 	cold, coldNoLatency, coldJWT := benchMedian(colds), benchMedian(coldsNoLatency), benchMedian(coldJWTs)
-	ratio, metaRatio := float64(warm)/float64(version), float64(metaWarm)/float64(version)
+	ciWarm := benchMedian(ciWarms)
+	ratio, metaRatio, ciRatio := float64(warm)/float64(version), float64(metaWarm)/float64(version), float64(ciWarm)/float64(version)
 	b.ReportMetric(benchMs(version), "version-ms")
 	b.ReportMetric(benchMs(warm), "warm-get-ms")
 	b.ReportMetric(ratio, "warm/version")
 	b.ReportMetric(benchMs(metaWarm), "metadata-warm-get-ms")
 	b.ReportMetric(metaRatio, "metadata-warm/version")
 	b.ReportMetric(metaRequests, "metadata-requests/warm-get")
+	b.ReportMetric(benchMs(ciWarm), "keyless-ci-warm-get-ms")
+	b.ReportMetric(ciRatio, "keyless-ci-warm/version")
+	b.ReportMetric(ciRequests, "keyless-ci-requests/warm-get")
 	b.ReportMetric(benchMs(cold), "cold-get-ms")
 	b.ReportMetric(benchMs(coldNoLatency), "cold-get-0-latency-ms")
 	b.ReportMetric(benchMs(coldJWT), "cold-jwt-get-ms")
@@ -168,9 +178,15 @@ func BenchmarkProcessTimings(b *testing.B) {
 		len(versions), version, sv[0], p90(sv), warm, sw[0], p90(sw), ratio)
 	b.Logf("metadata server answering after %v: warm get median %v (min %v, p90 %v), ratio %.2f, %.2f metadata requests per warm get (want 0)",
 		benchMetadataLatency, metaWarm, sm[0], p90(sm), metaRatio, metaRequests)
+	sc := slices.Sorted(slices.Values(ciWarms))
+	b.Logf("keyless CI (GitHub Actions' ID token, impersonating): warm get median %v (min %v, p90 %v), ratio %.2f (bar ≤1.30), %.2f requests per warm get (want 0)",
+		ciWarm, sc[0], p90(sc), ciRatio, ciRequests)
 	b.Logf("cold get, medians of %d: token endpoint with %v injected %v; token endpoint, no latency %v; self-signed JWT (no request) %v",
 		coldRuns, benchLatency, cold, coldNoLatency, coldJWT)
 	if metaRequests != 0 {
 		b.Errorf("warm gets on the metadata server made %.2f requests each, want 0", metaRequests)
+	}
+	if ciRequests != 0 {
+		b.Errorf("warm gets in a keyless CI job made %.2f requests each, want 0", ciRequests)
 	}
 }

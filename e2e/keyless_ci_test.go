@@ -34,7 +34,7 @@ type ciWorld struct {
 
 // newCIWorld is a job of kind with the provider variable set and STS and
 // IAM pointed at the fake.
-func newCIWorld(t *testing.T, kind string) *ciWorld {
+func newCIWorld(t testing.TB, kind string) *ciWorld {
 	t.Helper()
 	w := &ciWorld{e: NewEnv(t), g: fake.NewGoogle(t), ci: fake.NewCIIDTokens(t, kind, ciRequestToken)}
 	w.ci.TrustedBy(w.g, ciProvider)
