@@ -235,23 +235,16 @@ func directIDToken(string) (*IDTokenOrigin, error) {
 	return fixedIDToken(ci, EnvIDTokenFile+" ("+path+")", string(data), "the ID token's aud claim")
 }
 
-// readIDTokenFile reads the file EnvIDTokenFile names: someone named it, so
-// a missing or oversized one is an error.
+// readIDTokenFile reads the file EnvIDTokenFile names as a credential
+// file is read (bounded, never a FIFO): someone named it, so a missing one
+// is an error.
 func readIDTokenFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := readCredentialFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s names %s, which does not exist: point it at the file holding the job's ID token, or unset it", EnvIDTokenFile, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the ID token file %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, idTokenMaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the ID token file %s: %w", path, err)
-	}
-	if len(data) > idTokenMaxSize {
-		return nil, fmt.Errorf("the ID token file %s is larger than %d KiB; it is not an ID token", path, idTokenMaxSize>>10)
+		return nil, fmt.Errorf("%s: %w", EnvIDTokenFile, err)
 	}
 	return data, nil
 }

@@ -120,3 +120,22 @@ func TestKeylessIdentityIsJobScoped(t *testing.T) {
 		}
 	}
 }
+
+// DOCKER_CREDENTIAL_GCP_ID_TOKEN_FILE is read as credential files are:
+// a missing file is an error naming the variable, a directory is refused,
+// and neither is "not found".
+func TestIDTokenFileErrors(t *testing.T) {
+	for name, path := range map[string]string{
+		"missing":   t.TempDir() + "/none",
+		"directory": t.TempDir(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv(EnvIDTokenFile, path)
+			_, err := findIDToken(testProvider)
+			if err == nil || errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), path) {
+				t.Errorf("err %v, want an error naming %s", err, path)
+			}
+		})
+	}
+}
