@@ -52,7 +52,7 @@ const (
 )
 
 // IDTokenOrigin says where a CI job's ID token comes from, for the source
-// and for doctor. It never holds a token.
+// and for doctor. What it exports never holds a token.
 type IDTokenOrigin struct {
 	// CI is the CI system, e.g. "GitHub Actions"; "" for a token given
 	// directly outside any CI we know.
@@ -70,8 +70,8 @@ type IDTokenOrigin struct {
 	// Expiry is a fixed token's exp claim; zero for refreshable ones.
 	Expiry time.Time
 
-	job   string                                    // the job's identity for the cache key, never secret-bearing as such
-	fixed string                                    // a fixed token itself
+	job   string                                    // the job's identity for the cache key: variables and hashes, no secret
+	fixed string                                    // a fixed token itself: secret
 	fetch func(ctx context.Context) (string, error) // requests a fresh token
 }
 
