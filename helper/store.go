@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/config"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
+	"github.com/gofrs/flock"
 )
 
 const (
@@ -31,9 +31,16 @@ const (
 	storeLockRetry = 5 * time.Millisecond
 )
 
-// storeLockWait bounds how long a store or erase waits for another process
-// holding the lock before giving up with an error. A variable for tests.
-var storeLockWait = 10 * time.Second
+// storeLockStall is how long a store or erase waits for the lock while the
+// credentials file does not change. Every holder replaces the file within
+// milliseconds of taking the lock, so a queue of any length (parallel
+// docker logins on a loaded machine) is waited out; only a holder that
+// makes no progress (stopped, or on a hung file system) ends the wait with
+// an error. Variables for tests, as is storeNow.
+var (
+	storeLockStall = time.Minute
+	storeNow       = time.Now
+)
 
 // Entry is one credential stored by `docker login` for a host.
 type Entry struct {
@@ -153,6 +160,56 @@ func (s *Store) read() (*storeFile, error) {
 	return f, nil
 }
 
+// lock takes the store's exclusive lock, waiting as long as its holders
+// keep changing the credentials file (see storeLockStall).
+func (s *Store) lock() (*flock.Flock, error) {
+	lock := atomicfile.NewLock(s.Path+".lock", storeFilePerm)
+	var w lockProgress
+	for {
+		ok, err := lock.TryLock()
+		if err != nil {
+			return nil, fmt.Errorf("locking %s: %w", lock.Path(), err)
+		}
+		if ok {
+			return lock, nil
+		}
+		now := storeNow()
+		fi, _ := os.Stat(s.Path)
+		if w.stalled(now, fi) {
+			return nil, fmt.Errorf("locking %s: another docker-credential-gcp process holds it and has not changed %s for %s; if none is running (or one is stopped), remove the lock file and retry", lock.Path(), s.Path, storeLockStall)
+		}
+		time.Sleep(storeLockRetry)
+	}
+}
+
+// lockProgress watches the credentials file while waiting for its lock:
+// each holder replaces it, so a change means the queue ahead moves.
+type lockProgress struct {
+	started bool
+	// last is when a change was last seen, seen the file as then (nil when missing).
+	last time.Time
+	seen fs.FileInfo
+}
+
+// stalled records the file as it is at now (nil when missing) and reports
+// whether it has stayed the same for longer than storeLockStall.
+func (p *lockProgress) stalled(now time.Time, fi fs.FileInfo) bool {
+	if !p.started || fileChanged(p.seen, fi) {
+		p.started, p.last, p.seen = true, now, fi
+		return false
+	}
+	return now.Sub(p.last) > storeLockStall
+}
+
+// fileChanged reports whether a and b (nil when missing) are different
+// files, or one file whose size or modification time changed.
+func fileChanged(a, b fs.FileInfo) bool {
+	if a == nil || b == nil {
+		return (a == nil) != (b == nil)
+	}
+	return !os.SameFile(a, b) || a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime())
+}
+
 // notThere reports whether err says the file cannot exist: it is missing,
 // or a directory on its way is a regular file (HOME set to a file), which
 // is no store, as with HOME unset.
@@ -183,15 +240,9 @@ func (s *Store) update(change func(*storeFile) bool) error {
 	if err := atomicfile.CheckDir(dir); err != nil {
 		return fmt.Errorf("refusing to store credentials: %w; %s", err, config.MakePrivateAdvice)
 	}
-	lock := atomicfile.NewLock(s.Path+".lock", storeFilePerm)
-	ctx, cancel := context.WithTimeout(context.Background(), storeLockWait)
-	defer cancel()
-	ok, err := lock.TryLockContext(ctx, storeLockRetry)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("locking %s: %w", lock.Path(), err)
-	}
-	if !ok {
-		return fmt.Errorf("locking %s: another docker-credential-gcp process held it for %s; retry, or remove the lock file if no such process runs", lock.Path(), storeLockWait)
+	lock, err := s.lock()
+	if err != nil {
+		return err
 	}
 	defer lock.Unlock()
 	if err := atomicfile.CheckLock(lock); err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
 	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/gofrs/flock"
 )
@@ -191,8 +192,24 @@ func TestStoreTooLarge(t *testing.T) {
 	}
 }
 
-func TestStoreLockTimeout(t *testing.T) {
-	s := newTestStore(t)
+// fakeStoreClock makes storeNow advance by step on each call and run tick
+// first, so a test decides what a waiter sees between its polls.
+func fakeStoreClock(t *testing.T, step time.Duration, tick func(call int)) {
+	t.Helper()
+	oldNow, oldStall := storeNow, storeLockStall
+	t.Cleanup(func() { storeNow, storeLockStall = oldNow, oldStall })
+	now, calls := time.Now(), 0
+	storeNow = func() time.Time {
+		calls++
+		tick(calls)
+		now = now.Add(step)
+		return now
+	}
+}
+
+// holdStoreLock holds s's lock as another process would until release.
+func holdStoreLock(t *testing.T, s *Store) (release func()) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -200,13 +217,46 @@ func TestStoreLockTimeout(t *testing.T) {
 	if err := held.Lock(); err != nil {
 		t.Fatal(err)
 	}
-	defer held.Unlock()
-	old := storeLockWait
-	storeLockWait = 100 * time.Millisecond
-	defer func() { storeLockWait = old }()
+	t.Cleanup(func() { held.Unlock() })
+	return func() { held.Unlock() }
+}
+
+// A holder that stops making progress (the file stays the same for
+// storeLockStall) ends the wait with one error naming the lock file.
+func TestStoreLockStalled(t *testing.T) {
+	s := newTestStore(t)
+	holdStoreLock(t, s)
+	storeLockStall = time.Minute
+	fakeStoreClock(t, 20*time.Second, func(int) {})
 	err := s.Put("gcr.io", Entry{Username: UsernameAccessToken, Secret: "x"})
-	if err == nil || !strings.Contains(err.Error(), "locking") || !strings.Contains(err.Error(), s.Path+".lock") {
-		t.Errorf("Put under a held lock = %v, want a locking error naming the lock file", err)
+	if err == nil || !strings.Contains(err.Error(), "locking "+s.Path+".lock") || !strings.Contains(err.Error(), "has not changed "+s.Path+" for 1m0s") {
+		t.Errorf("Put under a stalled lock = %v, want a locking error naming the lock file and the stall", err)
+	}
+}
+
+// A queue of holders that keep replacing the file is waited out however
+// long it takes in all: here ten stall periods, each holder's turn half one.
+func TestStoreLockWaitsWhileHoldersProgress(t *testing.T) {
+	s := newTestStore(t)
+	release := holdStoreLock(t, s)
+	storeLockStall = time.Minute
+	const turns = 20
+	fakeStoreClock(t, 30*time.Second, func(call int) {
+		switch {
+		case call < turns:
+			// The holder of this turn stores its entry: the file changes.
+			if err := atomicfile.WriteFile(s.Path, fmt.Appendf(nil, `{"credentials":{"r%d.gcr.io":{"username":"oauth2accesstoken","secret":"s"}}}`, call), 0o600); err != nil {
+				t.Error(err)
+			}
+		case call == turns:
+			release()
+		}
+	})
+	if err := s.Put("gcr.io", Entry{Username: UsernameAccessToken, Secret: "x"}); err != nil {
+		t.Fatalf("Put behind holders that keep making progress: %v", err)
+	}
+	if list, err := s.List(); err != nil || len(list) != 2 {
+		t.Errorf("after the wait the store lists %v, %v; want the last holder's entry and gcr.io", list, err)
 	}
 }
 
