@@ -12,7 +12,8 @@ import (
 )
 
 // goFloor is the lowest Go the module graph allows: the highest "go" line
-// among the modules go.mod requires, tools included.
+// among the modules go.mod requires, tools included. It reads only the
+// module cache: `make modules` (part of make test) fills it.
 func goFloor(t *testing.T) (floor, from string) {
 	t.Helper()
 	c := exec.Command("go", "list", "-m", "-f", "{{if not .Main}}{{.Path}} {{.GoVersion}}{{end}}", "all")
@@ -20,7 +21,11 @@ func goFloor(t *testing.T) (floor, from string) {
 	c.Env = append(os.Environ(), "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
 	out, err := c.Output()
 	if err != nil {
-		t.Fatalf("go list -m all: %v", err)
+		var stderr string
+		if exit, ok := err.(*exec.ExitError); ok {
+			stderr, _, _ = strings.Cut(string(exit.Stderr), "\n")
+		}
+		t.Fatalf("go list -m all: %v: %s\n(if the module cache lacks some of the graph's go.mod files, run make modules, which fetches them, then this test again)", err, stderr)
 	}
 	floor = "1.0"
 	for _, line := range strings.Split(string(out), "\n") {
