@@ -11,7 +11,9 @@ GOBUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 # The .deb/.rpm packages and the image are built for these (linux) arches.
 LINUX_ARCHES := amd64 arm64
-RELEASE = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./internal/release -dist dist -version $(VERSION) -revision $(REVISION)
+# The release tool is a module of its own (internal/release/go.mod), so its
+# libraries (nfpm and what it pulls) stay out of the main module's go.mod.
+RELEASE = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go -C internal/release run . -root "$(CURDIR)" -dist dist -version $(VERSION) -revision $(REVISION)
 FUZZTIME ?= 30s
 
 .PHONY: build test modules install clean dist linux-binaries packages image sums bench fuzz lint
@@ -23,11 +25,13 @@ build:
 test: lint modules
 	go test -count=1 -timeout 15m ./...
 
-# The go.mod of every module in the graph, which the Go-floor test reads
-# offline (GOPROXY=off: tests never reach the network); go test downloads
-# only the modules it builds, so an empty module cache lacks some of them.
+# What the tests read offline (GOPROXY=off: tests never reach the network)
+# and go test itself does not download: the go.mod of every module in the
+# graph (the Go-floor test) and the release tool's modules (make packages
+# and make image in the release test).
 modules:
 	go list -m all >/dev/null
+	go -C internal/release mod download
 
 # vet also for windows and darwin, so code (tests included) that only one OS
 # compiles is caught here rather than on a user's machine.
@@ -37,6 +41,8 @@ lint:
 	GOOS=windows go vet ./...
 	GOOS=darwin go vet ./...
 	go tool staticcheck ./...
+	go -C internal/release vet ./...
+	cd internal/release && "$$(go -C ../.. tool -n staticcheck)" ./...
 
 install:
 	./install.sh

@@ -11,10 +11,10 @@ import (
 	"testing"
 )
 
-// goFloor is the lowest Go the module graph allows: the highest "go" line
-// among the modules go.mod requires, tools included. It reads only the
+// goGraph is every module in the main module's graph, tools included,
+// with its go.mod's "go" line (empty when it has none). It reads only the
 // module cache: `make modules` (part of make test) fills it.
-func goFloor(t *testing.T) (floor, from string) {
+func goGraph(t *testing.T) map[string]string {
 	t.Helper()
 	c := exec.Command("go", "list", "-m", "-f", "{{if not .Main}}{{.Path}} {{.GoVersion}}{{end}}", "all")
 	c.Dir = instRepo(t)
@@ -27,13 +27,22 @@ func goFloor(t *testing.T) (floor, from string) {
 		}
 		t.Fatalf("go list -m all: %v: %s\n(if the module cache lacks some of the graph's go.mod files, run make modules, which fetches them, then this test again)", err, stderr)
 	}
-	floor = "1.0"
+	graph := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
-		path, v, ok := strings.Cut(line, " ")
-		if !ok || v == "" {
-			continue
+		if path, v, ok := strings.Cut(line, " "); ok {
+			graph[path] = v
 		}
-		if version.Compare("go"+v, "go"+floor) > 0 {
+	}
+	return graph
+}
+
+// goFloor is the lowest Go the module graph allows: the highest "go" line
+// among its modules.
+func goFloor(t *testing.T) (floor, from string) {
+	t.Helper()
+	floor = "1.0"
+	for path, v := range goGraph(t) {
+		if v != "" && (version.Compare("go"+v, "go"+floor) > 0 || v == floor && path < from) {
 			floor, from = v, path
 		}
 	}
@@ -75,6 +84,23 @@ func TestGoVersionFloorAgrees(t *testing.T) {
 		if m[1] != floor {
 			t.Errorf("README.md says %q; go.mod needs Go %s", m[0], floor)
 		}
+	}
+}
+
+// The release tool's libraries (nfpm and what it pulls) are in its own
+// module: none of them is in the main module's graph, so they neither
+// raise its Go floor nor reach a go install user.
+func TestReleaseToolHasItsOwnModule(t *testing.T) {
+	t.Parallel()
+	graph := goGraph(t)
+	for _, lib := range []string{"github.com/goreleaser/nfpm/v2", "github.com/goreleaser/chglog", "github.com/go-git/go-git/v5", "github.com/Masterminds/sprig/v3"} {
+		if _, ok := graph[lib]; ok {
+			t.Errorf("the main module's graph holds %s, a library of the release tool (internal/release/go.mod)", lib)
+		}
+	}
+	mod, err := os.ReadFile(filepath.Join(instRepo(t), "internal", "release", "go.mod"))
+	if err != nil || !strings.Contains(string(mod), "github.com/goreleaser/nfpm/v2 ") {
+		t.Errorf("internal/release/go.mod does not require nfpm: %v\n%s", err, mod)
 	}
 }
 

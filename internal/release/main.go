@@ -1,10 +1,11 @@
 // Command release turns the linux binaries `make` cross-built into dist/
 // into release artifacts: .deb and .rpm packages (nfpm) and a multi-arch OCI
 // image (go-containerregistry), byte for byte the same on every run from the
-// same commit. It lives apart from the helper so neither library ends up in
-// the docker-credential-gcp binary. Run by `make packages` and `make image`:
+// same commit. It is a module of its own, so neither library ends up in the
+// docker-credential-gcp binary or in its go.mod. Run by `make packages` and
+// `make image`:
 //
-//	go run ./internal/release -dist dist -version 1.2.3 -revision HASH packages|image
+//	go -C internal/release run . -root CHECKOUT -dist dist -version 1.2.3 -revision HASH packages|image
 package main
 
 import (
@@ -17,16 +18,20 @@ import (
 
 func main() {
 	var r release
+	root := flag.String("root", ".", "the checkout: its README.md, CHANGELOG.md and LICENSE go into the packages; -dist is relative to it")
 	flag.StringVar(&r.dist, "dist", "dist", "directory holding docker-credential-gcp-linux-ARCH and receiving the artifacts")
 	flag.StringVar(&r.version, "version", "", "version without a leading v, e.g. 1.2.3 (./version.sh)")
 	flag.StringVar(&r.revision, "revision", "", "the git commit the binaries were built from")
 	flag.Parse()
 	if r.version == "" || flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./internal/release -dist DIR -version VERSION -revision COMMIT packages|image")
+		fmt.Fprintln(os.Stderr, "usage: go -C internal/release run . -root CHECKOUT -dist DIR -version VERSION -revision COMMIT packages|image")
 		os.Exit(2)
 	}
-	var err error
-	if r.created, err = sourceDateEpoch(); err == nil {
+	err := os.Chdir(*root)
+	if err == nil {
+		r.created, err = sourceDateEpoch()
+	}
+	if err == nil {
 		switch flag.Arg(0) {
 		case "packages":
 			err = r.packages()
