@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,12 +64,32 @@ func (r *release) image() error {
 	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": r.tag()})); err != nil {
 		return fmt.Errorf("writing %s: %w", dir, err)
 	}
+	if err := dataModes(dir); err != nil {
+		return err
+	}
 	digest, err := idx.Digest()
 	if err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s (index %s)\n", dir, digest)
 	return os.WriteFile(filepath.Join(r.dist, product+"_"+r.version+"_image.digest"), []byte(digest.String()+"\n"), 0o644)
+}
+
+// dataModes makes every file under dir 0644 and every directory 0755: the
+// layout is data anyone may read, none of it executable, whatever modes
+// go-containerregistry wrote it with (0755 for index.json, 0600 for blobs
+// renamed from temp files).
+func dataModes(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := fs.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(path, mode)
+	})
 }
 
 // tag is the version as an image tag (which has no '+').

@@ -43,16 +43,25 @@ func (r *release) packageInfo(arch, format string) *nfpm.Info {
 		return &files.ContentFileInfo{Owner: "root", Group: "root", Mode: mode, MTime: r.created}
 	}
 	// Debian keeps the licence as the package's copyright file; rpm marks
-	// docs and the licence as such and keeps the licence apart.
+	// docs and the licence as such and keeps the licence apart. rpm also
+	// owns only the directories a package lists (dpkg tracks a .deb's
+	// itself): listing its two lets rpm -e remove them, not the shared
+	// parents.
 	doc, licence, licencePath := "", "", docDir+"/copyright"
+	var ownDirs []string
 	if format == "rpm" {
-		doc, licence, licencePath = files.TypeRPMDoc, files.TypeRPMLicense, "/usr/share/licenses/"+product+"/LICENSE"
+		licenceDir := "/usr/share/licenses/" + product
+		doc, licence, licencePath = files.TypeRPMDoc, files.TypeRPMLicense, licenceDir+"/LICENSE"
+		ownDirs = []string{docDir, licenceDir}
 	}
 	contents := files.Contents{
 		{Source: r.binary(arch), Destination: binPath, FileInfo: owned(0o755)},
 		{Source: "README.md", Destination: docDir + "/README.md", Type: doc, FileInfo: owned(0o644)},
 		{Source: "CHANGELOG.md", Destination: docDir + "/CHANGELOG.md", Type: doc, FileInfo: owned(0o644)},
 		{Source: "LICENSE", Destination: licencePath, Type: licence, FileInfo: owned(0o644)},
+	}
+	for _, dir := range ownDirs {
+		contents = append(contents, &files.Content{Destination: dir, Type: files.TypeDir, FileInfo: owned(0o755)})
 	}
 	return &nfpm.Info{
 		Name:        product,
