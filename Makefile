@@ -50,8 +50,10 @@ install:
 clean:
 	rm -rf $(BINARY) dist
 
+# Adds to dist/: the packages and the image, if built, stay beside the
+# binaries (make clean empties it).
 dist:
-	rm -rf dist && mkdir -p dist
+	@mkdir -p dist
 	@for p in $(PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
 		echo "building dist/$(BINARY)-$$os-$$arch$$ext"; \

@@ -100,6 +100,28 @@ func TestReleaseArtifacts(t *testing.T) {
 		}
 		t.Logf("%d files identical, image %s", len(fa), bytes.TrimSpace(fa["docker-credential-gcp_1.2.3_image.digest"]))
 	})
+	// Last: it adds to a's dist/.
+	t.Run("dist keeps packages and image", func(t *testing.T) { relCheckDistKeeps(t, a) })
+}
+
+// relCheckDistKeeps runs make dist (for one platform, to be quick) after
+// make packages image: the packages and the image stay beside the new
+// binary, as the README says, and SHA256SUMS covers them all.
+func relCheckDistKeeps(t *testing.T, b relBuilt) {
+	before := relFiles(t, filepath.Join(b.dir, "dist"))
+	instMake(t, b.dir, "dist", "PLATFORMS=linux/amd64")
+	after := relFiles(t, filepath.Join(b.dir, "dist"))
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			t.Errorf("make dist deleted dist/%s", name)
+		}
+	}
+	sums := string(after["SHA256SUMS"])
+	for _, name := range []string{"docker-credential-gcp_1.2.3_amd64.deb", "docker-credential-gcp-1.2.3-1.x86_64.rpm", "docker-credential-gcp_1.2.3_linux_amd64.image.tar", "docker-credential-gcp-linux-amd64"} {
+		if !strings.Contains(sums, "  "+name+"\n") {
+			t.Errorf("SHA256SUMS after make dist lacks %s:\n%s", name, sums)
+		}
+	}
 }
 
 // relCheckDeb installs the .deb into a throwaway root (the host's dpkg
@@ -188,11 +210,21 @@ func relCheckRPM(t *testing.T, b relBuilt) {
 		if got := q("--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE} %{URL}"); got != want {
 			t.Errorf("%s: %q, want %q", arch, got, want)
 		}
-		files := strings.Fields(q("-l"))
-		wantFiles := []string{"/usr/bin/docker-credential-gcp", "/usr/share/doc/docker-credential-gcp/CHANGELOG.md",
-			"/usr/share/doc/docker-credential-gcp/README.md", "/usr/share/licenses/docker-credential-gcp/LICENSE"}
+		// The package owns its doc and licence directories (rpm -e removes
+		// them), not the shared /usr/bin or /usr/share/doc.
+		files := strings.Split(q("--qf", "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILENAMES}\n]"), "\n")
+		wantFiles := []string{
+			"-rwxr-xr-x root /usr/bin/docker-credential-gcp",
+			"drwxr-xr-x root /usr/share/doc/docker-credential-gcp",
+			"-rw-r--r-- root /usr/share/doc/docker-credential-gcp/CHANGELOG.md",
+			"-rw-r--r-- root /usr/share/doc/docker-credential-gcp/README.md",
+			"drwxr-xr-x root /usr/share/licenses/docker-credential-gcp",
+			"-rw-r--r-- root /usr/share/licenses/docker-credential-gcp/LICENSE",
+		}
+		slices.Sort(files)
+		slices.Sort(wantFiles)
 		if !slices.Equal(files, wantFiles) {
-			t.Errorf("%s files: %q, want %q", arch, files, wantFiles)
+			t.Errorf("%s files:\n%s\nwant\n%s", arch, strings.Join(files, "\n"), strings.Join(wantFiles, "\n"))
 		}
 		if s := q("--scripts"); s != "" {
 			t.Errorf("%s has scripts: %s", arch, s)
@@ -206,6 +238,22 @@ func relCheckRPM(t *testing.T, b relBuilt) {
 // relCheckImage loads the OCI layout and the per-arch tarballs with
 // go-containerregistry and checks what a registry and a runtime would see.
 func relCheckImage(t *testing.T, b relBuilt) {
+	// The layout is data: every file 0644, every directory 0755.
+	err := filepath.WalkDir(b.dist("oci"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if want := fs.FileMode(0o644); err == nil && !d.IsDir() && fi.Mode() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode(), want)
+		} else if want := fs.ModeDir | 0o755; err == nil && d.IsDir() && fi.Mode() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode(), want)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	root, err := layout.ImageIndexFromPath(b.dist("oci"))
 	if err != nil {
 		t.Fatal(err)
