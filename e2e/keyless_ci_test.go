@@ -389,3 +389,19 @@ func TestKeylessCIFiveMinuteRule(t *testing.T) {
 		}
 	})
 }
+
+// The kubelet provider reads the same provider variable for pods; its node
+// path (no service-account token in the request) on a node outside any
+// CI is unchanged: the node's own credential, here the metadata server's.
+func TestKeylessCIKubeletNodePathUnchanged(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t)
+	m := fake.NewMetadata(t, protoVMEmail)
+	e.Set("GCE_METADATA_HOST", m.Host())
+	e.Set("DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER", ciProvider)
+	resp := podRun(t, e, podRequest(t, "gcr.io/p/i:1", "", nil))
+	auth, ok := resp.Auth["gcr.io"]
+	if !ok || auth.Username != "oauth2accesstoken" || !m.Issued(auth.Password) {
+		t.Errorf("the node path did not answer with the metadata server's token: %+v", resp.Auth)
+	}
+}
