@@ -236,8 +236,8 @@ func (u *unusedConns) closeAll() {
 	}
 }
 
-// droneGuard caps the request body, refuses stale signed requests (drone-go
-// signs the Date header but never checks it) and bodies that do not match
+// droneGuard caps the request body, refuses stale or undated signed
+// requests (drone-go signs the Date header but never checks it) and bodies that do not match
 // their signed Digest header (drone-go signs the header but never checks
 // it against the body), and logs rejected requests.
 func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
@@ -247,11 +247,9 @@ func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
 			http.Error(w, why, http.StatusBadRequest)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, droneMaxBody)
-		if date, err := http.ParseTime(r.Header.Get("Date")); err == nil {
-			if skew := time.Since(date).Abs(); skew > droneMaxSkew {
-				reject("Date header is " + skew.Round(time.Second).String() + " off the server clock (replayed request or clock skew)")
-				return
-			}
+		if why := checkDroneDate(r.Header.Get("Date"), time.Now()); why != "" {
+			reject(why)
+			return
 		}
 		if digest := r.Header.Get("Digest"); digest != "" {
 			body, err := io.ReadAll(r.Body)
@@ -271,6 +269,28 @@ func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
 			log.Warn("rejected request", "remote", r.RemoteAddr, "err", "missing or invalid signature, or malformed body (is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?)")
 		}
 	})
+}
+
+// checkDroneDate says why a signed request's Date header is unacceptable,
+// or "" when it is within droneMaxSkew of now. A missing or unparsable Date
+// is refused too: the signature covers whatever string is there, so a
+// request with no datable Date could be replayed forever.
+func checkDroneDate(header string, now time.Time) string {
+	if header == "" {
+		return "the request has no Date header (a signed request must carry its date)"
+	}
+	date, err := http.ParseTime(header)
+	if err != nil {
+		// The signing library's own default, when the caller set no Date.
+		date, err = time.Parse(time.RFC1123, header)
+	}
+	if err != nil {
+		return "the Date header is not an HTTP date (want e.g. " + now.UTC().Format(http.TimeFormat) + ")"
+	}
+	if skew := now.Sub(date).Abs(); skew > droneMaxSkew {
+		return "Date header is " + skew.Round(time.Second).String() + " off the server clock (replayed request or clock skew)"
+	}
+	return ""
 }
 
 // checkDigest checks body against a Digest header as drone-go writes it,

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -196,28 +198,70 @@ func TestDroneRegistryRejectsReplayedRequest(t *testing.T) {
 	g, _ := droneEnv(t, testDroneSecret)
 	s := startDrone(t)
 
-	// A correctly signed request whose signed Date is an hour old, as a
-	// replay of a captured request would be.
-	req, err := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", registry.V1)
-	req.Header.Set("Date", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
-	if err := httpsignatures.DefaultSha256Signer.AuthRequest("hmac-key", testDroneSecret, req); err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusBadRequest {
-		t.Errorf("status %d (%s), want 400", res.StatusCode, body)
+	// Correctly signed requests whose signed Date is an hour old, as a
+	// replay of a captured request would be, or is no date at all, so it
+	// could be replayed forever.
+	for _, date := range []string{
+		time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat),
+		"not-a-date",
+		time.Now().UTC().Format(time.RFC3339),
+		"2001-01-01T00:00:00Z",
+	} {
+		req, err := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", registry.V1)
+		req.Header.Set("Date", date)
+		if err := httpsignatures.DefaultSha256Signer.AuthRequest("hmac-key", testDroneSecret, req); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("Date %q: status %d (%s), want 400", date, res.StatusCode, body)
+		}
 	}
 	if n := g.Count("jwt"); n != 0 {
-		t.Errorf("%d tokens minted for a replayed request, want 0", n)
+		t.Errorf("%d tokens minted for replayable requests, want 0", n)
+	}
+}
+
+func TestDroneGuardRefusesUndatedRequest(t *testing.T) {
+	// The signature check behind the guard refuses a request without a
+	// Date today, but only as a side effect of the signing library; the
+	// guard must refuse it on its own.
+	var log syncBuffer
+	called := false
+	guard := droneGuard(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), slog.New(slog.NewTextHandler(&log, nil)))
+	for _, date := range []string{"", "not-a-date"} {
+		called = false
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+		if date != "" {
+			req.Header.Set("Date", date)
+		}
+		rec := httptest.NewRecorder()
+		guard.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest || called {
+			t.Errorf("Date %q: status %d, handler called %v; want 400 before the handler", date, rec.Code, called)
+		}
+		if !strings.Contains(rec.Body.String(), "Date") {
+			t.Errorf("Date %q: the refusal %q does not name the Date header", date, rec.Body)
+		}
+	}
+	// What drone-go's client sends, and the signing library's own default.
+	for _, date := range []string{time.Now().UTC().Format(http.TimeFormat), time.Now().UTC().Format(time.RFC1123)} {
+		called = false
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+		req.Header.Set("Date", date)
+		guard.ServeHTTP(httptest.NewRecorder(), req)
+		if !called {
+			t.Errorf("Date %q: refused, want it passed on to the signature check", date)
+		}
 	}
 }
 
