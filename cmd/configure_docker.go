@@ -3,7 +3,6 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,12 +75,13 @@ Examples:
 Flags:
 `
 
-// registryEntry is one host to route: its credHelpers key (as docker
-// spells the registry: host, or host:port when a port was given for a
-// non-Google host) and the bare host our policy and settings use.
+// registryEntry is one host to route, as helper.ParseHost normalizes it:
+// both docker's credHelpers key and what our policy and settings use
+// (host, or host:port when a port was given for a non-Google host, since
+// docker spells the registry that way and another port is another server).
 type registryEntry struct {
-	key, host string
-	google    bool
+	host   string
+	google bool
 }
 
 // ConfigureDocker is the `configure-docker` command: it adds (or with
@@ -172,17 +172,17 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 	f := c.file
 	keys := make([]string, len(entries))
 	for i, e := range entries {
-		keys[i] = e.key
+		keys[i] = e.host
 	}
 
 	var warnings, adding []string
 	before := f.CredHelpers()
 	for _, e := range entries {
-		if prev, ok := before[e.key]; ok && prev != helperName {
-			warnings = append(warnings, fmt.Sprintf("%s was routed to docker-credential-%s; it now uses docker-credential-%s", e.key, prev, helperName))
+		if prev, ok := before[e.host]; ok && prev != helperName {
+			warnings = append(warnings, fmt.Sprintf("%s was routed to docker-credential-%s; it now uses docker-credential-%s", e.host, prev, helperName))
 		}
-		if f.SetCredHelper(e.key, helperName) {
-			adding = append(adding, e.key)
+		if f.SetCredHelper(e.host, helperName) {
+			adding = append(adding, e.host)
 		}
 	}
 
@@ -225,7 +225,7 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 	auths := f.Auths()
 	for _, e := range entries {
 		if keys := auths[e.host]; len(keys) > 0 {
-			warnings = append(warnings, fmt.Sprintf("%s holds a static login for %s in \"auths\"; docker uses credHelpers first, but remove the stale long-lived login: %s", f.Path(), e.host, staleLoginAdvice(f, e.key, keys, pathErr == nil)))
+			warnings = append(warnings, fmt.Sprintf("%s holds a static login for %s in \"auths\"; docker uses credHelpers first, but remove the stale long-lived login: %s", f.Path(), e.host, staleLoginAdvice(f, e.host, keys, pathErr == nil)))
 		}
 	}
 	var notes []string
@@ -261,7 +261,7 @@ func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 		slices.Sort(keys)
 	} else {
 		for _, e := range entries {
-			keys = append(keys, e.key)
+			keys = append(keys, e.host)
 		}
 	}
 	var removing []string
@@ -409,18 +409,9 @@ func parseRegistries(hosts []string) ([]registryEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--registries: %w", err)
 		}
-		e := registryEntry{key: host, host: host, google: helper.IsGoogleRegistry(host)}
-		if !e.google {
-			// docker looks credHelpers up by the image's registry as
-			// written, port included.
-			if port := explicitPort(arg); port != "" {
-				e.key = net.JoinHostPort(host, port)
-			} else if strings.Contains(host, ":") {
-				e.key = "[" + host + "]"
-			}
-		}
-		if !seen[e.key] {
-			seen[e.key] = true
+		e := registryEntry{host: host, google: helper.IsGoogleRegistry(host)}
+		if !seen[e.host] {
+			seen[e.host] = true
 			out = append(out, e)
 		}
 	}
@@ -428,26 +419,6 @@ func parseRegistries(hosts []string) ([]registryEntry, error) {
 		return nil, errors.New("--registries: no registry given")
 	}
 	return out, nil
-}
-
-// explicitPort returns the port of a server URL that helper.ParseHost has
-// accepted, or "".
-func explicitPort(serverURL string) string {
-	s := strings.TrimSpace(serverURL)
-	if _, rest, ok := strings.Cut(s, "://"); ok {
-		s = rest
-	}
-	if i := strings.IndexAny(s, "/?#"); i >= 0 {
-		s = s[:i]
-	}
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		s = s[i+1:]
-	}
-	_, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return ""
-	}
-	return port
 }
 
 // checkKeyFile makes path absolute and checks that it is a regular file of

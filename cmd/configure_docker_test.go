@@ -368,7 +368,7 @@ func TestConfigureDockerRemove(t *testing.T) {
 		key := fake.NewGoogle(t).WriteServiceAccountKey(t, env.Home, "ci@proj.iam.gserviceaccount.com")
 		configure(t, "--registries", "gcr.io,a.example.com,b.example.com:5000", "--key-file", key)
 		configure(t, "--remove", "--registries", "a.example.com")
-		if got, want := settingsOf(t), (config.Config{KeyFile: key, Registries: []string{"b.example.com"}}); !reflect.DeepEqual(got, want) {
+		if got, want := settingsOf(t), (config.Config{KeyFile: key, Registries: []string{"b.example.com:5000"}}); !reflect.DeepEqual(got, want) {
 			t.Errorf("after partial --remove settings = %+v, want %+v", got, want)
 		}
 		// The key file serves every docker config: --remove keeps it and
@@ -477,10 +477,11 @@ func TestConfigureDockerRegistries(t *testing.T) {
 		if got := credHelpersOf(t, path); !reflect.DeepEqual(got, want) {
 			t.Errorf("credHelpers = %v, want %v", got, want)
 		}
-		if got := settingsOf(t).Registries; !slices.Equal(got, []string{"registry.example.com", "other.example.org"}) {
+		// The port stays: another port of the same name is another server.
+		if got := settingsOf(t).Registries; !slices.Equal(got, []string{"registry.example.com:5000", "other.example.org"}) {
 			t.Errorf("settings registries = %v", got)
 		}
-		if !strings.Contains(stderr, "non-Google registries registry.example.com, other.example.org, so 'get' gives them a Google token") {
+		if !strings.Contains(stderr, "non-Google registries registry.example.com:5000, other.example.org, so 'get' gives them a Google token") {
 			t.Errorf("stderr does not mention the extra hosts:\n%s", stderr)
 		}
 	})

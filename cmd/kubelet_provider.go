@@ -189,9 +189,9 @@ func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptio
 // imageHost is the registry host of an image reference, by the rule docker
 // and kubelet use: the first path element if it looks like a host
 // (has a "." or ":", or is "localhost"), else Docker Hub. host is normalized
-// as helper.ParseHost returns it, for the policy; key is host plus the
-// image's port, if any, for the response's auth map, where kubelet matches
-// ports exactly. ok is false for a first element that is not a plain
+// as helper.ParseHost returns it, for the policy (a non-Google host keeps
+// its port); key is host plus the image's port, if any, for the response's
+// auth map, where kubelet matches ports exactly. ok is false for a first element that is not a plain
 // host[:port] (user info, '#', '?', control or non-ASCII characters): such
 // an image gets no credentials, so no auth key ever differs from the host
 // the token was minted for.
@@ -208,7 +208,7 @@ func imageHost(image string) (host, key string, ok bool) {
 		return "", "", false
 	}
 	key = host
-	if i := strings.LastIndexByte(first, ':'); i >= 0 && !strings.HasSuffix(first, "]") {
+	if i := strings.LastIndexByte(first, ':'); i >= 0 && !strings.HasSuffix(first, "]") && helper.IsGoogleRegistry(host) {
 		key += first[i:]
 	}
 	return host, key, true

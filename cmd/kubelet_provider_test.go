@@ -167,6 +167,37 @@ func TestKubeletCredentialProviderOtherRegistries(t *testing.T) {
 	}
 }
 
+// TestKubeletCredentialProviderExtraRegistryPort checks that an extra
+// registry named with a port gets a token on that port only: another port
+// of the same name is another server, maybe another user's.
+func TestKubeletCredentialProviderExtraRegistryPort(t *testing.T) {
+	for image, want := range map[string]bool{
+		"localhost:5000/app":         true,
+		"registry.internal:5000/app": true,
+		"localhost:6000/app":         false,
+		"localhost:31337/app":        false,
+		"localhost/app":              false,
+		"registry.internal/app":      false,
+	} {
+		t.Run(image, func(t *testing.T) {
+			g, _ := serveEnv(t)
+			t.Setenv("DOCKER_CREDENTIAL_GCP_REGISTRIES", "localhost:5000,registry.internal:5000")
+			out, _, err := runKubelet(t, kubeletRequestJSON(image))
+			if err != nil {
+				t.Fatalf("error: %v", err)
+			}
+			resp := decodeKubeletResponse(t, out)
+			key, _, _ := strings.Cut(image, "/")
+			if _, got := resp.Auth[key]; got != want || len(resp.Auth) > 1 {
+				t.Errorf("auth = %v, want a token for %s: %v", resp.Auth, key, want)
+			}
+			if n := g.Count("any"); !want && n != 0 {
+				t.Errorf("%d requests to Google for %s, want 0", n, image)
+			}
+		})
+	}
+}
+
 // TestKubeletCredentialProviderDocumentedRequest feeds the request as the
 // API reference shows it, pretty-printed and with fields newer kubelets add.
 func TestKubeletCredentialProviderDocumentedRequest(t *testing.T) {
@@ -257,10 +288,10 @@ func TestImageHost(t *testing.T) {
 		"library/alpine":              {"docker.io", "docker.io"},
 		"user/app@sha256:abc":         {"docker.io", "docker.io"},
 		"localhost/app":               {"localhost", "localhost"},
-		"localhost:5000/app":          {"localhost", "localhost:5000"},
-		"registry:5000/app":           {"registry", "registry:5000"},
+		"localhost:5000/app":          {"localhost:5000", "localhost:5000"},
+		"registry:5000/app":           {"registry:5000", "registry:5000"},
 		"gcr.io:443/p/i":              {"gcr.io", "gcr.io:443"},
-		"[::1]:5000/app":              {"[::1]", "[::1]:5000"},
+		"[::1]:5000/app":              {"[::1]:5000", "[::1]:5000"},
 		"":                            {"docker.io", "docker.io"},
 	}
 	for image, want := range tests {

@@ -225,7 +225,7 @@ func TestRichFileKeepsKeysValuesAndOrder(t *testing.T) {
 
 func TestAuthsAndCredsStore(t *testing.T) {
 	f := mustLoad(t, writeConfig(t, readFixture(t, "rich.json"), 0o600))
-	want := map[string][]string{"gcr.io": {"https://gcr.io"}, "eu.gcr.io": {"eu.gcr.io"}, "registry.example.com": {"registry.example.com:5000"}}
+	want := map[string][]string{"gcr.io": {"https://gcr.io"}, "eu.gcr.io": {"eu.gcr.io"}, "registry.example.com:5000": {"registry.example.com:5000"}}
 	if got := f.Auths(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Auths() = %v, want %v", got, want)
 	}

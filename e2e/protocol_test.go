@@ -222,6 +222,29 @@ func TestProtoEvilHostsNotFound(t *testing.T) {
 	}
 }
 
+// TestProtoExtraRegistryKeepsPort: a non-Google registry added with a
+// port is served on that port only. Another port of the same name is
+// another server, such as another local user's listener on localhost.
+func TestProtoExtraRegistryKeepsPort(t *testing.T) {
+	t.Parallel()
+	e, g, _ := protoKeyEnv(t, "ci@proj.iam.gserviceaccount.com")
+	if r := e.Run("", "configure-docker", "--registries", "localhost:5000"); r.Code != 0 {
+		t.Fatalf("configure-docker: exit %d, %s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, in := range []string{"localhost:5000", "http://localhost:5000/v2/"} {
+		protoExpectCreds(t, e.Run(in, "get"), in)
+	}
+	minted := g.Count("any")
+	for _, in := range []string{"localhost:6000", "http://localhost:31337/v2/", "localhost", "https://localhost/v2/"} {
+		if r := e.Run(in, "get"); r.Code != 1 || r.Stdout != protoNotFound {
+			t.Errorf("get %q: exit %d, stdout %q; want exit 1, %q", in, r.Code, r.Stdout, protoNotFound)
+		}
+	}
+	if n := g.Count("any") - minted; n != 0 {
+		t.Errorf("other ports caused %d requests to the token endpoints", n)
+	}
+}
+
 // protoSource sets up one credential source in e and says what get should
 // return for it.
 type protoSource struct {

@@ -157,17 +157,26 @@ func isImpersonatePart(part string) bool {
 	return strings.HasPrefix(strings.TrimSpace(part), impersonatePrefix)
 }
 
-// BindingHost checks that s is one bare registry host (no scheme, port,
-// path, user info or wildcard) and returns it normalized, as Get sees it.
+// BindingHost checks that s is one bare registry host (no scheme, path,
+// user info or wildcard; a port only on a non-Google host, where another
+// port is another server) and returns it normalized, as Get sees it.
 func BindingHost(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "*") {
 		return "", fmt.Errorf("%q: wildcards are not supported; bind each host by name", s)
 	}
-	if strings.ContainsAny(s, "/:@?#[]\\") {
-		return "", errors.New("a binding names a bare registry host such as europe-docker.pkg.dev (no scheme, port, path or user info)")
+	errNotBare := errors.New("a binding names a bare registry host such as europe-docker.pkg.dev (no scheme, path or user info; a port only on a non-Google registry)")
+	if strings.ContainsAny(s, "/@?#\\") {
+		return "", errNotBare
 	}
-	return ParseHost(s)
+	host, err := ParseHost(s)
+	if err != nil {
+		return "", err
+	}
+	if IsGoogleRegistry(host) && strings.Contains(s, ":") {
+		return "", errNotBare
+	}
+	return host, nil
 }
 
 // CheckServiceAccount checks the shape of a service-account e-mail to

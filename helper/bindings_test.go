@@ -50,6 +50,7 @@ func TestParseBindings(t *testing.T) {
 		"*-docker.pkg.dev=/a.json":                                  "wildcards are not supported",
 		"https://gcr.io=/a.json":                                    "bare registry host",
 		"gcr.io:443=/a.json":                                        "bare registry host",
+		"localhost:5000=/a.json;LOCALHOST.:05000=/b.json":           "entry 2 binds localhost:5000 a second time",
 		"user:pw@gcr.io=/a.json":                                    "bare registry host",
 		"gcr.io/project=/a.json":                                    "bare registry host",
 		"=/a.json":                                                  "entry 1",

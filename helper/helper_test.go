@@ -119,9 +119,15 @@ func TestGetExtraRegistry(t *testing.T) {
 	if _, _, err := h.Get("registry.example.com"); !credentials.IsErrCredentialsNotFound(err) {
 		t.Errorf("Get of a host not in the policy = %v", err)
 	}
-	h.Policy.Extra = []string{"registry.example.com"}
+	h.Policy.Extra = []string{"registry.example.com:5000"}
 	if _, secret, err := h.Get("https://registry.example.com:5000/v2/"); err != nil || secret != "ya29.tok" {
 		t.Errorf("Get of an extra host = %q, %v", secret, err)
+	}
+	// Another port is another server, maybe another user's listener.
+	for _, in := range []string{"registry.example.com", "registry.example.com:6000", "http://registry.example.com:31337/v2/"} {
+		if _, _, err := h.Get(in); !credentials.IsErrCredentialsNotFound(err) {
+			t.Errorf("Get(%q) of another port of an extra host = %v, want not found", in, err)
+		}
 	}
 }
 
@@ -400,12 +406,12 @@ func TestAddErrors(t *testing.T) {
 func TestAddExtraRegistry(t *testing.T) {
 	isolate(t)
 	h := newTestHelper(t)
-	h.Policy.Extra = []string{"registry.example.com"}
+	h.Policy.Extra = []string{"registry.example.com:5000"}
 	c := &credentials.Credentials{ServerURL: "https://registry.example.com:5000", Username: UsernameAccessToken, Secret: "ya29.x"}
 	if err := h.Add(c); err != nil {
 		t.Fatal(err)
 	}
-	if list, _ := h.List(); list["registry.example.com"] != UsernameAccessToken {
+	if list, _ := h.List(); list["registry.example.com:5000"] != UsernameAccessToken {
 		t.Errorf("List = %v", list)
 	}
 }
@@ -523,7 +529,7 @@ func TestNew(t *testing.T) {
 		if h.KeyFile != "/keys/k.json" {
 			t.Errorf("KeyFile = %q", h.KeyFile)
 		}
-		for _, host := range []string{"a.example", "b.example", "c.example", "gcr.io"} {
+		for _, host := range []string{"a.example", "b.example", "c.example:5000", "gcr.io"} {
 			if _, ok := h.Policy.Allows(host); !ok {
 				t.Errorf("policy refuses %s", host)
 			}

@@ -76,11 +76,14 @@ var errEmptyServerURL = errors.New("empty server URL")
 
 // ParseHost extracts the registry host from any server URL form docker,
 // crane, skopeo or the kubelet send ("https://GCR.IO./v2/", "gcr.io/p/img",
-// "user@eu.gcr.io:443", ...). It returns the host in lower case without
-// port or trailing dot (an IPv6 literal keeps its brackets, so that
-// ParseHost of its own result returns it unchanged), and an error for
-// anything that is not a plain DNS name or IP literal. Errors never quote user info, which may
-// hold a password.
+// "user@eu.gcr.io:443", ...). It returns the host in lower case without a
+// trailing dot, and an error for anything that is not a plain DNS name or
+// IP literal. A Google registry's port is dropped (Google serves one
+// registry per name); any other host keeps an explicit port
+// ("localhost:5000", "[::1]:5000"), because another port of the same name
+// is another server, maybe another user's. An IPv6 literal keeps its
+// brackets, so that ParseHost of its own result returns it unchanged.
+// Errors never quote user info, which may hold a password.
 func ParseHost(serverURL string) (string, error) {
 	s := strings.TrimSpace(serverURL)
 	if s == "" {
@@ -114,11 +117,17 @@ func ParseHost(serverURL string) (string, error) {
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
 		s = s[i+1:]
 	}
-	host, err := splitPort(s)
+	host, port, err := splitPort(s)
 	if err != nil {
 		return "", err
 	}
-	return normalizeHost(host)
+	if host, err = normalizeHost(host); err != nil {
+		return "", err
+	}
+	if port == "" || IsGoogleRegistry(host) {
+		return host, nil
+	}
+	return host + ":" + port, nil
 }
 
 // isScheme reports whether s is a URL scheme (RFC 3986 §3.1).
@@ -134,23 +143,25 @@ func isScheme(s string) bool {
 	return s != ""
 }
 
-// splitPort removes an optional ":port" from an authority, and the brackets
-// from an IPv6 literal.
-func splitPort(s string) (string, error) {
-	host, port := s, ""
+// splitPort splits an authority into its host (an IPv6 literal keeps its
+// brackets, lower-cased) and its port in decimal without leading zeros, or
+// "" when there is none.
+func splitPort(s string) (host, port string, err error) {
+	host = s
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return "", fmt.Errorf("invalid registry host %q: unclosed '['", s)
+			return "", "", fmt.Errorf("invalid registry host %q: unclosed '['", s)
 		}
 		host, port = s[1:end], s[end+1:]
 		if port != "" && !strings.HasPrefix(port, ":") {
-			return "", fmt.Errorf("invalid registry host %q", s)
+			return "", "", fmt.Errorf("invalid registry host %q", s)
 		}
 		addr, err := netip.ParseAddr(host)
 		if err != nil || !addr.Is6() || addr.Zone() != "" {
-			return "", fmt.Errorf("invalid IPv6 address %q", host)
+			return "", "", fmt.Errorf("invalid IPv6 address %q", host)
 		}
+		host = "[" + asciiLower(host) + "]"
 	} else if i := strings.IndexByte(s, ':'); i >= 0 {
 		host, port = s[:i], s[i:]
 	}
@@ -158,16 +169,14 @@ func splitPort(s string) (string, error) {
 		n, err := strconv.ParseUint(port[1:], 10, 16)
 		if err != nil || n == 0 || len(port) > 6 {
 			// Not quoted: in a malformed URL it may be part of a password.
-			return "", errors.New("invalid port in server URL")
+			return "", "", errors.New("invalid port in server URL")
 		}
-	}
-	if strings.HasPrefix(s, "[") {
-		return "[" + asciiLower(host) + "]", nil
+		port = strconv.FormatUint(n, 10)
 	}
 	if host == "" {
-		return "", errors.New("server URL has no host")
+		return "", "", errors.New("server URL has no host")
 	}
-	return host, nil
+	return host, port, nil
 }
 
 // normalizeHost lower-cases a host name, drops one trailing dot and checks
@@ -240,8 +249,9 @@ func IsGoogleRegistry(host string) bool {
 // hosts the user named in DOCKER_CREDENTIAL_GCP_REGISTRIES or the settings
 // file. Every other host gets "not found" and no source is consulted.
 type Policy struct {
-	// Extra are additional hosts in any form ParseHost accepts; a port is
-	// ignored. Entries that do not parse are ignored.
+	// Extra are additional hosts in any form ParseHost accepts. An entry
+	// with a port serves that port only, one without serves requests
+	// without a port only. Entries that do not parse are ignored.
 	Extra []string
 }
 

@@ -35,10 +35,17 @@ var parseHostCases = []struct {
 	{"//gcr.io/v2/", "gcr.io"},
 	{"gcr.io?x", "gcr.io"},
 	{"gcr.io#x", "gcr.io"},
-	{"registry.example.com:5000", "registry.example.com"},
-	{"localhost:5000", "localhost"},
-	{"127.0.0.1:5000", "127.0.0.1"},
-	{"[::1]:5000", "[::1]"},
+	// Another port of a non-Google host is another server: kept.
+	{"registry.example.com:5000", "registry.example.com:5000"},
+	{"localhost:5000", "localhost:5000"},
+	{"http://localhost:31337/v2/", "localhost:31337"},
+	{"LOCALHOST.:05000", "localhost:5000"},
+	{"127.0.0.1:5000", "127.0.0.1:5000"},
+	{"[::1]:5000", "[::1]:5000"},
+	{"https://user:pw@[::1]:5000/v2/", "[::1]:5000"},
+	{"[::1]", "[::1]"},
+	{"gcr.io:5000", "gcr.io"},
+	{"https://europe-docker.pkg.dev:8443/v2/", "europe-docker.pkg.dev"},
 	{"https://[2001:DB8::1]/v2/", "[2001:db8::1]"},
 	{"xn--bcher-kva.example", "xn--bcher-kva.example"},
 
@@ -179,7 +186,7 @@ func TestIsGoogleRegistry(t *testing.T) {
 
 // TestPolicyAllows covers every evil form of SPEC §2 and every good one.
 func TestPolicyAllows(t *testing.T) {
-	p := Policy{Extra: []string{"registry.example.com", "https://Local.Example:5000/", "  ", "bad host", "[::1]"}}
+	p := Policy{Extra: []string{"registry.example.com", "https://Local.Example:5000/", "  ", "bad host", "[::1]", "[::1]:5000", "gcr.io:8443"}}
 	allowed := map[string]string{
 		"https://gcr.io":                        "gcr.io",
 		"gcr.io/proj/img":                       "gcr.io",
@@ -193,10 +200,12 @@ func TestPolicyAllows(t *testing.T) {
 		"https://us-docker.pkg.dev/v2/":         "us-docker.pkg.dev",
 		"docker.europe-west1.rep.pkg.dev":       "docker.europe-west1.rep.pkg.dev",
 		"registry.example.com":                  "registry.example.com",
-		"https://REGISTRY.example.com.:8443/":   "registry.example.com",
-		"local.example":                         "local.example",
-		"local.example:6000":                    "local.example",
-		"[::1]:5000":                            "[::1]",
+		"https://REGISTRY.example.com./v2/":     "registry.example.com",
+		"local.example:5000":                    "local.example:5000",
+		"https://LOCAL.example:05000/v2/":       "local.example:5000",
+		"[::1]":                                 "[::1]",
+		"[::1]:5000":                            "[::1]:5000",
+		"gcr.io:443":                            "gcr.io",
 		"  https://gcr.io/v2/library/busybox\n": "gcr.io",
 	}
 	for in, want := range allowed {
@@ -212,6 +221,9 @@ func TestPolicyAllows(t *testing.T) {
 		"pkg.dev", "evil.com", "index.docker.io", "https://index.docker.io/v1/",
 		"registry.example.com.evil.com", "example.com", "bad host", "",
 		"gcr.io%2eevil.com", "evil.com\\@gcr.io", "ftp://gcr.io", "[::2]",
+		// An extra host serves the port it was given, or none, only.
+		"local.example", "local.example:6000", "http://local.example:31337/v2/",
+		"registry.example.com:8443", "https://registry.example.com:443/", "[::1]:6000",
 	}
 	for _, in := range refused {
 		if host, ok := p.Allows(in); ok {
