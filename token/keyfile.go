@@ -66,13 +66,20 @@ func readCredentialFile(path string) ([]byte, error) {
 	return openCredentialFile(path)
 }
 
-// openCredentialFile reads path with atomicfile.ReadFile, which never
-// blocks and reads at most the limit: should the path have turned into a
-// FIFO or grown after the caller's Stat, it is refused, not waited on.
+// openCredentialFile reads path with atomicfile.ReadTrustedFile, which
+// never blocks and reads at most the limit: should the path have turned
+// into a FIFO or grown after the caller's Stat, it is refused, not waited
+// on. A file that a user other than you or root could change is refused
+// too, as OpenSSH's StrictModes refuses such keys: whoever can write a
+// credential file decides where its tokens, and the files it names, are
+// sent.
 func openCredentialFile(path string) ([]byte, error) {
-	data, err := atomicfile.ReadFile(path, maxCredentialFileSize)
+	data, err := atomicfile.ReadTrustedFile(path, maxCredentialFileSize)
 	var pe *fs.PathError
+	var untrusted *atomicfile.UntrustedError
 	switch {
+	case errors.As(err, &untrusted):
+		return nil, untrustedCredentialFile(untrusted)
 	case errors.Is(err, atomicfile.ErrTooLarge):
 		return nil, fmt.Errorf("%s is larger than 1 MiB; it is not a credential file", path)
 	case errors.As(err, &pe):
@@ -81,6 +88,16 @@ func openCredentialFile(path string) ([]byte, error) {
 		return nil, err // already names path
 	}
 	return data, nil
+}
+
+// untrustedCredentialFile says which credential file is refused, why, and
+// what to do about it, in one line.
+func untrustedCredentialFile(e *atomicfile.UntrustedError) error {
+	fix := "run chmod go-w " + e.Path
+	if strings.HasPrefix(e.Reason, "owned by") {
+		fix = "use a copy you own (cp it, then chmod 600 the copy) or have it chowned to you"
+	}
+	return fmt.Errorf("refusing the credential file %s: it is %s, so another user could rewrite it to send your tokens or files elsewhere; %s", e.Path, e.Reason, fix)
 }
 
 func checkCredentialFile(path string, fi fs.FileInfo) error {
@@ -135,6 +152,13 @@ type credentialJSON struct {
 	Audience         string          `json:"audience"`
 	ImpersonationURL string          `json:"service_account_impersonation_url"`
 	Source           *credentialJSON `json:"source_credentials"`
+	TokenURL         string          `json:"token_url"`
+	UniverseDomain   string          `json:"universe_domain"`
+	CredentialSource *struct {
+		URL                   string `json:"url"`
+		RegionURL             string `json:"region_url"`
+		IMDSv2SessionTokenURL string `json:"imdsv2_session_token_url"`
+	} `json:"credential_source"`
 }
 
 // Credential types we accept, as their JSON "type" field spells them.
@@ -277,6 +301,9 @@ func (f *credentialJSON) check() (string, error) {
 		if f.Audience == "" {
 			return "", missing(f.Type, "audience")
 		}
+		if err := f.checkEndpoints(); err != nil {
+			return "", err
+		}
 		if target := impersonationTarget(f.ImpersonationURL); target != "" {
 			return target, nil
 		}
@@ -288,6 +315,12 @@ func (f *credentialJSON) check() (string, error) {
 		target := impersonationTarget(f.ImpersonationURL)
 		if target == "" {
 			return "", missing(f.Type, "service_account_impersonation_url")
+		}
+		if err := f.checkEndpoints(); err != nil {
+			return "", err
+		}
+		if err := f.Source.checkEndpoints(); err != nil {
+			return "", fmt.Errorf("its source_credentials: %w", err)
 		}
 		return target, nil
 	case "":

@@ -3,10 +3,14 @@
 package token
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/fake"
 )
 
 func TestCredentialFileFIFO(t *testing.T) {
@@ -33,4 +37,59 @@ func TestCredentialFileFIFO(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("opening a FIFO blocked")
 	}
+}
+
+// A credential file that another user can change is refused by every
+// source that reads one, before anything is sent anywhere: whoever writes
+// it decides where its tokens and the files it names go.
+func TestCredentialFileOthersCanWrite(t *testing.T) {
+	g := fake.NewGoogle(t)
+	for _, mode := range []os.FileMode{0o664, 0o646, 0o666} {
+		t.Run(mode.String(), func(t *testing.T) {
+			isolateEnv(t)
+			dir := t.TempDir()
+			key := g.WriteServiceAccountKey(t, dir, "ci@proj.iam.gserviceaccount.com")
+			if err := os.Chmod(key, mode); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"refusing the credential file " + key, "writable by group or others", "chmod go-w " + key}
+			wantBroken(t, keyFileSource{path: key}, want...)
+			wantBroken(t, FromFile("binding", key, nil), want...)
+			t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", key)
+			wantBroken(t, adcEnvSource{}, want...)
+			t.Setenv("CLOUDSDK_CONFIG", dir)
+			adc := filepath.Join(dir, "application_default_credentials.json")
+			if err := os.Rename(key, adc); err != nil {
+				t.Fatal(err)
+			}
+			wantBroken(t, gcloudSource{}, "refusing the credential file "+adc, "chmod go-w "+adc)
+			if _, err := ValidateFile(adc); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
+				t.Errorf("ValidateFile of a %s file: %v, want refused", mode, err)
+			}
+			if n := g.Count("any"); n != 0 {
+				t.Errorf("%d requests to the token endpoint", n)
+			}
+		})
+	}
+	t.Run("another user's", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("SKIP: giving a file to another user needs root; the mode checks run without it")
+		}
+		isolateEnv(t)
+		key := g.WriteServiceAccountKey(t, t.TempDir(), "ci@proj.iam.gserviceaccount.com")
+		if err := os.Chown(key, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		wantBroken(t, keyFileSource{path: key}, "refusing the credential file "+key, "owned by uid 65534, not you", "chowned to you")
+	})
+	t.Run("own read-only and root's", func(t *testing.T) {
+		isolateEnv(t)
+		key := g.WriteServiceAccountKey(t, t.TempDir(), "ci@proj.iam.gserviceaccount.com")
+		for _, mode := range []os.FileMode{0o600, 0o644, 0o444} {
+			if err := os.Chmod(key, mode); err != nil {
+				t.Fatal(err)
+			}
+			mustFind(t, keyFileSource{path: key})
+		}
+	})
 }

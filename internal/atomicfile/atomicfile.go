@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -57,12 +58,13 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 // rather than waited on; a device or directory is refused too, and a larger
 // file is ErrTooLarge. A missing file gives an error matching fs.ErrNotExist.
 func ReadFile(path string, limit int64) ([]byte, error) {
-	return readFile(path, limit, 0, false)
+	return readFile(path, limit, 0, nil)
 }
 
 // readFile is ReadFile opening with the extra flags, and refusing a file
-// that is not private to the user when private is set.
-func readFile(path string, limit int64, flags int, private bool) ([]byte, error) {
+// for which check (when not nil) returns an error. check sees the file
+// actually opened, so a file swapped in after a Stat cannot slip past it.
+func readFile(path string, limit int64, flags int, check func(string, fs.FileInfo) error) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
 		return nil, err
@@ -75,8 +77,8 @@ func readFile(path string, limit int64, flags int, private bool) ([]byte, error)
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	if private {
-		if err := CheckPrivate(path, fi); err != nil {
+	if check != nil {
+		if err := check(path, fi); err != nil {
 			return nil, err
 		}
 	}

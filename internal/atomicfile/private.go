@@ -66,13 +66,35 @@ func CheckDir(dir string) error {
 // with an *UntrustedError. A symbolic link at path is followed and the
 // file it leads to checked.
 func ReadPrivateFile(path string, limit int64) ([]byte, error) {
-	return readFile(path, limit, 0, true)
+	return readFile(path, limit, 0, CheckPrivate)
 }
 
 // ReadPrivateEntry is ReadPrivateFile that also refuses a symbolic link at
 // path, for files only this program ever creates (cache entries).
 func ReadPrivateEntry(path string, limit int64) ([]byte, error) {
-	return readFile(path, limit, noFollow, true)
+	return readFile(path, limit, noFollow, CheckPrivate)
+}
+
+// CheckTrusted returns an *UntrustedError when fi, the file at path, could
+// be changed by a user other than the current one or root: owned by
+// someone else, or writable by group or others. It is OpenSSH's
+// StrictModes rule for files we read but others may provide, such as a
+// credential file a root-owned secret mount holds; on systems without Unix
+// owners (Windows) it returns nil.
+func CheckTrusted(path string, fi fs.FileInfo) error {
+	if reason := notTrusted(fi); reason != "" {
+		return &UntrustedError{Path: path, Reason: reason}
+	}
+	return nil
+}
+
+// ReadTrustedFile is ReadFile for a file whose content decides where our
+// secrets go: one that a user other than the current one or root could
+// change is refused with an *UntrustedError. A symbolic link at path is
+// followed (a Kubernetes secret volume is links into a root-owned dir),
+// and the file actually opened is checked.
+func ReadTrustedFile(path string, limit int64) ([]byte, error) {
+	return readFile(path, limit, 0, CheckTrusted)
 }
 
 // CheckLock checks the file of a held lock as CheckPrivate does; a lock

@@ -10,3 +10,6 @@ const noFollow = 0
 // notPrivate is "": this system (Windows) has no Unix owner and mode
 // bits; its ACLs guard the user's profile dirs.
 func notPrivate(fs.FileInfo) string { return "" }
+
+// notTrusted is "": this system (Windows) has no Unix owner and mode bits.
+func notTrusted(fs.FileInfo) string { return "" }

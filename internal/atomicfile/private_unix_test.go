@@ -4,9 +4,12 @@ package atomicfile
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -156,5 +159,75 @@ func TestCheckLock(t *testing.T) {
 	chownForeign(t, path)
 	if err := CheckLock(l); !errors.Is(err, ErrUntrusted) {
 		t.Errorf("lock file of another user: %v, want ErrUntrusted", err)
+	}
+}
+
+// statInfo is an fs.FileInfo with a chosen owner and mode.
+type statInfo struct {
+	fs.FileInfo
+	uid  uint32
+	mode fs.FileMode
+}
+
+func (s statInfo) Mode() fs.FileMode { return s.mode }
+func (s statInfo) Sys() any          { return &syscall.Stat_t{Uid: s.uid} }
+
+func TestNotTrustedBy(t *testing.T) {
+	const me = 1000
+	for _, tc := range []struct {
+		uid  uint32
+		mode fs.FileMode
+		want string
+	}{
+		{me, 0o600, ""},
+		{me, 0o644, ""},
+		{me, 0o444, ""},
+		{0, 0o644, ""}, // a mounted secret, or a file root installed
+		{0, 0o400, ""},
+		{me, 0o664, "writable by group or others (mode -rw-rw-r--)"},
+		{me, 0o646, "writable by group or others (mode -rw-r--rw-)"},
+		{0, 0o666, "writable by group or others (mode -rw-rw-rw-)"},
+		{65534, 0o600, "owned by uid 65534, not you (uid 1000) or root"},
+		{65534, 0o644, "owned by uid 65534, not you (uid 1000) or root"},
+	} {
+		if got := notTrustedBy(statInfo{uid: tc.uid, mode: tc.mode}, me); got != tc.want {
+			t.Errorf("uid %d, mode %s: %q, want %q", tc.uid, tc.mode, got, tc.want)
+		}
+	}
+}
+
+func TestReadTrustedFile(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "own")
+	if err := os.WriteFile(own, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(own, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(own, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{own, link} {
+		if data, err := ReadTrustedFile(p, 100); err != nil || string(data) != "mine" {
+			t.Errorf("own 0644 file %s: %q, %v", p, data, err)
+		}
+	}
+	// What counts is the file the link leads to, as opened.
+	if err := os.Chmod(own, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{own, link} {
+		if _, err := ReadTrustedFile(p, 100); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), p+" is writable by group or others") {
+			t.Errorf("0664 file %s: %v, want ErrUntrusted naming it", p, err)
+		}
+	}
+	if err := os.Chmod(own, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chownForeign(t, own)
+	if _, err := ReadTrustedFile(link, 100); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("file of another user: %v, want ErrUntrusted", err)
 	}
 }
