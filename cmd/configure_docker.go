@@ -267,7 +267,7 @@ func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 	var removing []string
 	for _, k := range keys {
 		if f.RemoveCredHelper(k, helperName) {
-			removing = append(removing, k)
+			removing = append(removing, shownKey(k))
 		}
 	}
 

@@ -308,7 +308,7 @@ func (r *doctorReport) dockerConfig(registry string, onPath bool) {
 			missing = append(missing, host)
 			for key := range credHelpers {
 				if parsed, err := helper.ParseHost(key); err == nil && parsed == host {
-					misspelt = append(misspelt, fmt.Sprintf("credHelpers key %q routes nothing: docker looks up %q exactly (run docker-credential-gcp configure-docker)", key, host))
+					misspelt = append(misspelt, fmt.Sprintf("credHelpers key %q routes nothing: docker looks up %q exactly (run docker-credential-gcp configure-docker)", shownKey(key), host))
 				}
 			}
 		}

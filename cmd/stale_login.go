@@ -18,6 +18,9 @@ func staleLoginAdvice(f *dockerconfig.File, registry string, keys []string, onPa
 	var advice []string
 	for _, key := range keys {
 		switch store := f.CredsStore(); {
+		case hasUserinfo(key):
+			// Never quoted, not even in a command: it may hold a password.
+			advice = append(advice, fmt.Sprintf("delete the entry %q from \"auths\" in %s by hand (its key holds user info, maybe a password, so it is not shown or passed to docker logout)", shownKey(key), f.Path()))
 		case key == registry && onPath:
 			// Through docker-credential-gcp erase, then the file.
 			advice = append(advice, "docker logout "+shellWord(key))
@@ -31,6 +34,30 @@ func staleLoginAdvice(f *dockerconfig.File, registry string, keys []string, onPa
 		}
 	}
 	return strings.Join(advice, "; ")
+}
+
+// hasUserinfo reports whether key, a docker config key (a host or URL),
+// has user info before its host: "https://bob:PW@eu.gcr.io".
+func hasUserinfo(key string) bool {
+	return shownKey(key) != key
+}
+
+// shownKey is key, a docker config key, with its user info, which may hold
+// a password, replaced by "[redacted]" wherever it is printed.
+func shownKey(key string) string {
+	scheme, rest := "", key
+	if i := strings.Index(key, "://"); i >= 0 {
+		scheme, rest = key[:i+len("://")], key[i+len("://"):]
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest[:end], '@')
+	if at < 0 {
+		return key
+	}
+	return scheme + "[redacted]@" + rest[at+1:]
 }
 
 // shellWord quotes s for a POSIX shell when it needs quoting.

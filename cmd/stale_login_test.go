@@ -32,6 +32,10 @@ func TestStaleLoginAdvice(t *testing.T) {
 		{"two spellings", plain, []string{"gcr.io", "https://gcr.io/v2/"}, true, "docker logout gcr.io; docker logout https://gcr.io/v2/"},
 		{"odd spelling quoted", plain, []string{"HTTPS://gcr.io/a b"}, true, "docker logout 'HTTPS://gcr.io/a b'"},
 		{"bare with credsStore", desktop, []string{"gcr.io"}, true, "docker logout gcr.io"},
+		{"user info", plain, []string{"https://bob:PW-secret@gcr.io/v2/"}, true,
+			`delete the entry "https://[redacted]@gcr.io/v2/" from "auths" in ` + plain.Path() + ` by hand (its key holds user info, maybe a password, so it is not shown or passed to docker logout)`},
+		{"user info, no scheme", desktop, []string{"bob@gcr.io"}, true,
+			`delete the entry "[redacted]@gcr.io" from "auths" in ` + desktop.Path() + ` by hand (its key holds user info, maybe a password, so it is not shown or passed to docker logout)`},
 		{"URL with credsStore", desktop, []string{"https://gcr.io"}, true,
 			`delete the entry "https://gcr.io" from "auths" in ` + desktop.Path() + ` by hand (docker logout hands that spelling to credsStore "desktop", which leaves the file alone)`},
 	} {

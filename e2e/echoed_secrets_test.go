@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,113 @@ func TestEchoedSecretsRedactedEverywhere(t *testing.T) {
 		if leak := echoLeak(log, s); leak != "" {
 			t.Errorf("drone-registry's log shows %q of a secret:\n%s", leak, log)
 		}
+	}
+}
+
+// Secrets typed where a host or URL belongs: a token pasted as a binding's
+// host, user info in an endpoint variable or in GCE_METADATA_HOST, and
+// docker config keys with a password. No command that names the setting
+// shows any of it, in any encoding.
+func TestMisplacedSecretsNotEchoed(t *testing.T) {
+	t.Parallel()
+	const (
+		accessToken  = "ya29.a0AfB_MisplacedAccessToken0123456789"
+		clientSecret = "GOCSPX-MisplacedClientSecret0123"
+		password     = "Pa55wordInAnEndpointURL"
+		user         = "bobTheUserName"
+	)
+	g := fake.NewGoogle(t)
+	podEnvVars := func(e *Env) {
+		e.Set("DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER", podProvider)
+		e.Set("DOCKER_CREDENTIAL_GCP_STS_ENDPOINT", g.STSURL())
+		e.Set("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", g.IAMURL())
+	}
+	cases := map[string]func(e *Env){
+		"token as a binding's host": func(e *Env) {
+			e.Set("DOCKER_CREDENTIAL_GCP_BINDINGS", accessToken+"=gcr.io")
+		},
+		"client secret as a binding's host": func(e *Env) {
+			e.Set("DOCKER_CREDENTIAL_GCP_BINDINGS", clientSecret+"=/keys/k.json")
+		},
+		"client secret bound twice": func(e *Env) {
+			e.Set("DOCKER_CREDENTIAL_GCP_REGISTRIES", clientSecret)
+			e.Set("DOCKER_CREDENTIAL_GCP_BINDINGS", clientSecret+"=/a.json;"+strings.ToLower(clientSecret)+"=/b.json")
+		},
+		"wildcard host with a token": func(e *Env) {
+			e.Set("DOCKER_CREDENTIAL_GCP_BINDINGS", "*"+accessToken+"=/a.json")
+		},
+		"IAM endpoint with user info": func(e *Env) {
+			e.Set("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.env-token-for-impersonation")
+			e.Set("DOCKER_CREDENTIAL_GCP_IMPERSONATE", "pusher@proj.iam.gserviceaccount.com")
+			podEnvVars(e)
+			e.Set("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", "https://"+user+":"+password+"@127.0.0.1:1/")
+		},
+		"plain-http IAM endpoint with user info": func(e *Env) {
+			e.Set("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.env-token-for-impersonation")
+			e.Set("DOCKER_CREDENTIAL_GCP_IMPERSONATE", "pusher@proj.iam.gserviceaccount.com")
+			e.Set("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", "http://"+user+":"+password+"@iam.example/")
+		},
+		"STS endpoint with user info": func(e *Env) {
+			podEnvVars(e)
+			e.Set("DOCKER_CREDENTIAL_GCP_STS_ENDPOINT", "ftp://"+user+":"+password+"@sts.example/")
+		},
+		"metadata host with user info": func(e *Env) {
+			e.Set("GCE_METADATA_HOST", user+":"+password+"@"+fake.RefusedHost(t))
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := NewEnv(t)
+			setup(e)
+			tok := podSAToken(g, "team-a", "puller")
+			runs := map[string]Result{
+				"get":                      e.Run("gcr.io", "get"),
+				"token":                    e.Run("", "token"),
+				"doctor":                   e.Run("", "doctor"),
+				"kubelet":                  e.Run(podRequest(t, "gcr.io/p/i", "", nil), "kubelet-credential-provider"),
+				"kubelet with a pod token": e.Run(podRequest(t, "gcr.io/p/i", tok, nil), "kubelet-credential-provider"),
+			}
+			for run, r := range runs {
+				out := r.Stdout + r.Stderr
+				for _, s := range []string{accessToken, clientSecret, password, user} {
+					if leak := echoLeak(out, s); leak != "" {
+						t.Errorf("%s shows %q of a secret:\n%s", run, leak, out)
+					}
+					if leak := echoLeak(out, strings.ToLower(s)); leak != "" {
+						t.Errorf("%s shows %q of a secret, lower-cased:\n%s", run, leak, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// doctor and configure-docker name docker config keys, and advise
+// docker logout for stale logins, without the user info a key may hold.
+func TestDockerConfigKeyUserinfoNotEchoed(t *testing.T) {
+	t.Parallel()
+	const password = "Zq9xPa55wordKw7"
+	e := NewEnv(t)
+	if err := os.MkdirAll(e.DockerConfig, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	config := `{"auths":{"https://bob:` + password + `@eu.gcr.io":{"auth":"Ym9iOnB3"}},` +
+		`"credHelpers":{"https://bob:` + password + `@gcr.io":"gcp","eu.gcr.io":"gcp"}}`
+	if err := os.WriteFile(filepath.Join(e.DockerConfig, "config.json"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]Result{
+		"doctor":           e.Run("", "doctor", "--registry", "eu.gcr.io"),
+		"configure-docker": e.Run("", "configure-docker", "--registries", "eu.gcr.io"),
+	}
+	for name, r := range runs {
+		out := r.Stdout + r.Stderr
+		if leak := echoLeak(out, password); leak != "" {
+			t.Errorf("%s shows %q of the password:\n%s", name, leak, out)
+		}
+	}
+	if d := runs["doctor"].Stdout; !strings.Contains(d, "[redacted]@eu.gcr.io") || !strings.Contains(d, "by hand") {
+		t.Errorf("doctor does not name the stale login without its user info, or say how to remove it:\n%s", d)
 	}
 }

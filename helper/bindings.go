@@ -78,7 +78,8 @@ func loadBindings(recorded []config.Binding, env string, policy Policy) (Binding
 			origin += ", replacing the one in the settings file"
 		}
 		if _, ok := policy.Allows(b.Host); !ok {
-			return nil, fmt.Errorf("%s: %s is not a registry this helper serves (gcr.io, *.gcr.io, *.pkg.dev); add it to %s or run configure-docker --registries %s", EnvBindings, b.Host, EnvRegistries, b.Host)
+			host := shownHost(b.Host)
+			return nil, fmt.Errorf("%s: %s is not a registry this helper serves (gcr.io, *.gcr.io, *.pkg.dev); add it to %s or run configure-docker --registries %s", EnvBindings, host, EnvRegistries, host)
 		}
 		out[b.Host] = Binding{Binding: b, Origin: origin}
 	}
@@ -106,12 +107,12 @@ func ParseBindings(s string) ([]config.Binding, error) {
 			return nil, fmt.Errorf("%s: entry %d: %w", EnvBindings, n, err)
 		}
 		if seen[host] {
-			return nil, fmt.Errorf("%s: entry %d binds %s a second time; bind each host once", EnvBindings, n, host)
+			return nil, fmt.Errorf("%s: entry %d binds %s a second time; bind each host once", EnvBindings, n, shownHost(host))
 		}
 		seen[host] = true
 		b, err := parseBindingSpec(host, spec)
 		if err != nil {
-			return nil, fmt.Errorf("%s: entry %d (%s): %w", EnvBindings, n, host, err)
+			return nil, fmt.Errorf("%s: entry %d (%s): %w", EnvBindings, n, shownHost(host), err)
 		}
 		out = append(out, b)
 	}
@@ -163,7 +164,7 @@ func isImpersonatePart(part string) bool {
 func BindingHost(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "*") {
-		return "", fmt.Errorf("%q: wildcards are not supported; bind each host by name", s)
+		return "", fmt.Errorf("%s: wildcards are not supported; bind each host by name", quoteHost(s))
 	}
 	errNotBare := errors.New("a binding names a bare registry host such as europe-docker.pkg.dev (no scheme, path or user info; a port only on a non-Google registry)")
 	if strings.ContainsAny(s, "/@?#\\") {

@@ -205,6 +205,7 @@ func (h *Helper) Add(c *credentials.Credentials) error {
 		return fmt.Errorf("storing credentials: %w", err)
 	}
 	if !ok {
+		host = shownHost(host)
 		return fmt.Errorf("%s is not a Google registry (gcr.io, *.gcr.io, *.pkg.dev); to store credentials for it, add it to %s or run configure-docker --registries %s", host, EnvRegistries, host)
 	}
 	if err := checkSecret(c.Username, c.Secret); err != nil {

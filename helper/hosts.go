@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/docker-credential-gcp/docker-credential-gcp/token"
 )
 
 // This file is the one home of host knowledge (SPEC §2): how a server URL
@@ -97,7 +99,7 @@ func ParseHost(serverURL string) (string, error) {
 	if i := strings.Index(s, "://"); i > 0 && isScheme(s[:i]) {
 		scheme := strings.ToLower(s[:i])
 		if scheme != "https" && scheme != "http" {
-			return "", fmt.Errorf("unsupported scheme %q in server URL (want https:// or none)", s[:i])
+			return "", fmt.Errorf("unsupported scheme %s in server URL (want https:// or none)", quoteHost(s[:i]))
 		}
 		s = s[i+len("://"):]
 	} else {
@@ -151,15 +153,15 @@ func splitPort(s string) (host, port string, err error) {
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return "", "", fmt.Errorf("invalid registry host %q: unclosed '['", s)
+			return "", "", fmt.Errorf("invalid registry host %s: unclosed '['", quoteHost(s))
 		}
 		host, port = s[1:end], s[end+1:]
 		if port != "" && !strings.HasPrefix(port, ":") {
-			return "", "", fmt.Errorf("invalid registry host %q", s)
+			return "", "", fmt.Errorf("invalid registry host %s", quoteHost(s))
 		}
 		addr, err := netip.ParseAddr(host)
 		if err != nil || !addr.Is6() || addr.Zone() != "" {
-			return "", "", fmt.Errorf("invalid IPv6 address %q", host)
+			return "", "", fmt.Errorf("invalid IPv6 address %s", quoteHost(host))
 		}
 		host = "[" + asciiLower(host) + "]"
 	} else if i := strings.IndexByte(s, ':'); i >= 0 {
@@ -190,9 +192,32 @@ func normalizeHost(host string) (string, error) {
 	// into a "k" and let a host that is not in the input through.
 	h := asciiLower(strings.TrimSuffix(host, "."))
 	if !validHostname(h) {
-		return "", fmt.Errorf("invalid registry host %q", host)
+		return "", fmt.Errorf("invalid registry host %s", quoteHost(host))
 	}
 	return h, nil
+}
+
+// quoteHost is how an error quotes text that should have been a host (or
+// a scheme): quoted when it is made of the characters of one and is not
+// shaped like a secret, else not shown at all. It may be a password or
+// token pasted into the wrong place, and an error line ends up in logs.
+func quoteHost(s string) string {
+	hostChar := func(r rune) bool {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(".-:[]", r)
+	}
+	if s == "" || len(s) > 253 || strings.ContainsFunc(s, func(r rune) bool { return !hostChar(r) }) || token.Redact(s) != s {
+		return "(not shown: it is not a host name and may be a secret)"
+	}
+	return strconv.Quote(s)
+}
+
+// shownHost is host, as ParseHost returned it, for a message, unless it is
+// shaped like a secret (a client secret "GOCSPX-..." is a valid host name).
+func shownHost(host string) string {
+	if token.Redact(host) != host {
+		return "(a host shaped like a secret, not shown)"
+	}
+	return host
 }
 
 // asciiLower lower-cases the ASCII letters of s and leaves every other byte.

@@ -56,7 +56,9 @@ func refuseRedirect(*http.Request, []*http.Request) error {
 
 // endpointFromEnv is the URL in the environment variable name, else def.
 // It must be https unless it is a loopback address, since it is sent
-// credentials.
+// credentials, and hold no user info: a password there would be echoed by
+// every error that names the endpoint. Errors quote the URL only without
+// user info, and only once it parses.
 func endpointFromEnv(name, def string) (string, error) {
 	raw := strings.TrimSpace(os.Getenv(name))
 	if raw == "" {
@@ -64,10 +66,14 @@ func endpointFromEnv(name, def string) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%s=%q is not an http(s) URL", name, raw)
+		return "", fmt.Errorf("%s is not an http(s) URL such as %s", name, def)
+	}
+	if u.User != nil {
+		u.User = nil
+		return "", fmt.Errorf("%s=%q holds user info (name or password, not shown); remove it: the endpoint is sent credentials of its own", name, Redact(u.String()))
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%s=%q must use https unless it is a loopback address: it is sent credentials", name, raw)
+		return "", fmt.Errorf("%s=%q must use https unless it is a loopback address: it is sent credentials", name, Redact(raw))
 	}
 	return strings.TrimSuffix(raw, "/"), nil
 }

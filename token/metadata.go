@@ -42,10 +42,17 @@ type metadataSource struct {
 	cache  *FileCache // nil: always probe
 }
 
+// metadataHost is GCE_METADATA_HOST as host[:port], or Google's address.
+// User info is dropped: no metadata server wants any (the Metadata-Flavor
+// header is its whole protocol), and a password there would be echoed in
+// every message that names the server.
 func metadataHost() string {
 	host := strings.TrimSpace(os.Getenv("GCE_METADATA_HOST"))
 	host = strings.TrimPrefix(host, "http://")
 	host = strings.TrimSuffix(host, "/")
+	if i := strings.LastIndexByte(host, '@'); i >= 0 {
+		host = host[i+1:]
+	}
 	if host == "" {
 		return "169.254.169.254"
 	}

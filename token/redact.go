@@ -21,9 +21,11 @@ const minSecretFragment = 12
 // secretPatterns are the shapes of Google secrets we may not have been
 // told about, e.g. the signed JWT assertion x/oauth2 sends, or a token
 // an endpoint echoes back: access tokens (ya29.), refresh tokens (1//,
-// raw or URL-escaped) and JWTs.
+// raw or URL-escaped), JWTs and OAuth client secrets (GOCSPX-, in any
+// case, as a host name normalizer lowers it).
 var secretPatterns = regexp.MustCompile(`ya29\.[0-9A-Za-z_.\-]{8,}` +
-	`|eyJ[0-9A-Za-z_\-]{4,}\.[0-9A-Za-z_\-]{4,}\.[0-9A-Za-z_\-]*`)
+	`|eyJ[0-9A-Za-z_\-]{4,}\.[0-9A-Za-z_\-]{4,}\.[0-9A-Za-z_\-]*` +
+	`|(?i:GOCSPX-)[0-9A-Za-z_\-]{8,}`)
 
 // refreshTokenPattern is a refresh token, "1//" raw or URL-escaped, after a
 // character that cannot be part of a host or path (so "127.0.0.1//x" is left).
