@@ -49,7 +49,10 @@ binding for the hosts it names.
 
 --self-signed-jwt records that service-account keys sign their own JWT
 access tokens, as docker-credential-gcr v2 does, instead of asking Google's
-token endpoint: no request leaves the machine but to the registry.
+token endpoint: no request leaves the machine but to the registry. It
+applies to a key that is not impersonated; with impersonation
+(DOCKER_CREDENTIAL_GCP_IMPERSONATE, --bind-impersonate) the key's token still
+comes from Google and IAM mints the impersonated one (doctor says which).
 --self-signed-jwt=false records the default again. The environment variable
 DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT=1 or 0 overrides the setting.
 
@@ -120,7 +123,11 @@ func ConfigureDocker(args []string, stdio IO) error {
 	var settings settingsChange
 	if fs.Changed("self-signed-jwt") {
 		settings.selfSignedJWT = selfSigned
-		settings.notes = append(settings.notes, fmt.Sprintf("self_signed_jwt %v", *selfSigned))
+		note := fmt.Sprintf("self_signed_jwt %v", *selfSigned)
+		if *selfSigned {
+			note += " (for service-account keys that are not impersonated; impersonated hosts still get their tokens from Google)"
+		}
+		settings.notes = append(settings.notes, note)
 	}
 
 	var entries []registryEntry

@@ -138,8 +138,13 @@ func (r *doctorReport) credentials(registry string) error {
 	}
 	r.line(doctorInfo, "principal: %s", principal)
 	r.line(doctorInfo, "kind: %s", cred.Kind)
-	if cred.SelfSigned {
+	switch {
+	case cred.SelfSigned:
 		r.line(doctorInfo, "tokens: self-signed JWTs, signed here with the key; Google's token endpoint is not used (%s, configure-docker --self-signed-jwt)", helper.EnvSelfSignedJWT)
+	case h.SelfSignedJWT && strings.HasPrefix(cred.Kind, "impersonated:"):
+		r.line(doctorInfo, "tokens: not self-signed although %s or configure-docker --self-signed-jwt asks for it: impersonation applies, so the source's token comes from Google and IAM mints the impersonated one", helper.EnvSelfSignedJWT)
+	case h.SelfSignedJWT:
+		r.line(doctorInfo, "tokens: not self-signed although %s or configure-docker --self-signed-jwt asks for it: only a service-account key signs its own, and this is a %s credential", helper.EnvSelfSignedJWT, cred.Kind)
 	}
 	if strings.HasPrefix(cred.Kind, "impersonated:") {
 		r.line(doctorInfo, "impersonating: %s", cred.Principal)

@@ -157,3 +157,24 @@ func TestLifetimeConfigureSelfSignedJWT(t *testing.T) {
 	cmdsMustRun(t, e, "", "configure-docker", "--self-signed-jwt=false")
 	protoExpectIssued(t, g, cacheGet(t, e, "gcr.io"), protoSAEmail, "jwt")
 }
+
+// Self-signed JWTs do not apply when impersonation does: doctor says so,
+// configure-docker --self-signed-jwt says so when it records the setting,
+// and the key's token comes from Google's token endpoint.
+func TestLifetimeSelfSignedJWTNotWithImpersonation(t *testing.T) {
+	t.Parallel()
+	e, g, _ := protoKeyEnv(t, protoSAEmail)
+	r := cmdsMustRun(t, e, "", "configure-docker", "--self-signed-jwt")
+	if !strings.Contains(r.Stderr, "not impersonated") {
+		t.Errorf("configure-docker --self-signed-jwt does not say impersonated keys still mint at Google: %q", r.Stderr)
+	}
+	e.Set("DOCKER_CREDENTIAL_GCP_IMPERSONATE", protoTargetEmail)
+	e.Set("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", g.IAMURL())
+	d := e.Run("", "doctor")
+	if d.Code != 0 || !strings.Contains(d.Stdout, "tokens: not self-signed although DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT or configure-docker --self-signed-jwt asks for it: impersonation applies") {
+		t.Errorf("doctor does not say self-signed JWTs are skipped under impersonation (exit %d):\n%s%s", d.Code, d.Stdout, d.Stderr)
+	}
+	if g.Count("jwt") == 0 {
+		t.Error("the impersonated key's token did not come from the token endpoint")
+	}
+}
