@@ -65,6 +65,11 @@ func loadBindings(recorded []config.Binding, env string, policy Policy) (Binding
 		if err != nil {
 			return nil, fmt.Errorf("%s: a recorded binding: %w; correct or delete that entry in the file", settings, err)
 		}
+		// Two entries that normalize to one host would resolve to
+		// whichever came last, silently: refused, as the env form does.
+		if _, twice := out[host]; twice {
+			return nil, fmt.Errorf("%s: two recorded bindings name %s; delete one of them in the file, or run configure-docker --registries %s with the --bind-* flags you want", settings, shownHost(host), shownHost(host))
+		}
 		b.Host = host
 		out[host] = Binding{Binding: b, Origin: settings}
 	}

@@ -333,4 +333,11 @@ func TestRecordedBindingHostsNormalized(t *testing.T) {
 	if _, err := New(); err == nil || !strings.Contains(err.Error(), "settings file") || !strings.Contains(err.Error(), "bare registry host") {
 		t.Errorf("New with a recorded binding for a URL: %v, want an error naming the settings file", err)
 	}
+
+	// Two entries for one host, once normalized: which one applies would
+	// depend on their order, so neither does.
+	writeSettings(t, d, `{"bindings":[{"host":"GCR.IO","credential_file":"`+w.releaseKeyPath+`"},{"host":"gcr.io.","impersonate":"pusher@p.iam.gserviceaccount.com"}]}`)
+	if _, err := New(); err == nil || !strings.Contains(err.Error(), "settings file") || !strings.Contains(err.Error(), "two recorded bindings name gcr.io") {
+		t.Errorf("New with two recorded bindings for gcr.io: %v, want an error naming the settings file and the host", err)
+	}
 }
