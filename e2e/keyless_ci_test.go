@@ -220,22 +220,49 @@ func TestKeylessCIGitHubWithoutPermission(t *testing.T) {
 	}
 }
 
-// A CI endpoint that refuses (and echoes the request token back) is an
-// error naming the CI, quoting nothing secret, and never a fall-through;
-// a refusing STS likewise.
-func TestKeylessCIRefusals(t *testing.T) {
+// Each CI's endpoint refuses a request token it did not issue (the fakes
+// check it as the CIs do), and each refusal, echoing the token back, is an
+// error naming the CI with its next step, quoting nothing secret, never a
+// fall-through to another source.
+func TestKeylessCIEndpointRefusals(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ kind, ci, tokenVar string }{
+		{fake.GitHubActions, "GitHub Actions", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"},
+		{fake.Buildkite, "Buildkite", "BUILDKITE_AGENT_ACCESS_TOKEN"},
+		{fake.AzurePipelines, "Azure Pipelines", "SYSTEM_ACCESSTOKEN"},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			t.Parallel()
+			w := newCIWorld(t, tt.kind)
+			m := fake.NewMetadata(t, protoVMEmail)
+			w.e.Set("GCE_METADATA_HOST", m.Host())
+			const wrong = "another-jobs-request-token-0123456789"
+			w.e.Set(tt.tokenVar, wrong)
+			r := w.e.Run("gcr.io", "get")
+			protoExpectError(t, r, []string{wrong, ciRequestToken}, tt.ci+" refused the ID token request: HTTP 401")
+
+			w.e.Set(tt.tokenVar, ciRequestToken)
+			w.ci.Refuse(http.StatusForbidden, `{"message":"denied","echo":"`+ciRequestToken+`"}`)
+			r = w.e.Run("gcr.io", "get")
+			protoExpectError(t, r, []string{ciRequestToken}, tt.ci+" refused the ID token request: HTTP 403")
+			ciNoSecrets(t, w, r)
+			if m.Count() != 0 || w.g.Count("any") != 0 {
+				t.Errorf("after the refusals the metadata server got %d requests and Google %d: an error fell through", m.Count(), w.g.Count("any"))
+			}
+		})
+	}
+}
+
+// STS refusing the job's ID token (the provider's condition does not
+// admit it) is an error naming STS and what to check, never a
+// fall-through to another source.
+func TestKeylessCISTSRefusal(t *testing.T) {
 	t.Parallel()
 	w := newCIWorld(t, fake.GitHubActions)
 	m := fake.NewMetadata(t, protoVMEmail)
 	w.e.Set("GCE_METADATA_HOST", m.Host())
-	w.ci.Refuse(http.StatusForbidden, `{"message":"Resource not accessible by integration","echo":"bearer `+ciRequestToken+`"}`)
-	r := w.e.Run("gcr.io", "get")
-	protoExpectError(t, r, []string{ciRequestToken}, "GitHub Actions refused the ID token request: HTTP 403", "id-token: write")
-	ciNoSecrets(t, w, r)
-
-	w.ci.Refuse(0, "")
 	w.g.Revoke(ciProvider)
-	r = w.e.Run("gcr.io", "get")
+	r := w.e.Run("gcr.io", "get")
 	protoExpectError(t, r, nil, "STS refused", "attribute condition")
 	ciNoSecrets(t, w, r)
 	if m.Count() != 0 {
@@ -317,6 +344,27 @@ func TestKeylessCIFixedIDTokens(t *testing.T) {
 			r = e.Run("gcr.io", "get")
 			protoExpectError(t, r, expired, "expired", tt.vars[0])
 		})
+	}
+}
+
+// A fixed ID token near its expiry can only give a token that expires with
+// it: get hands it out, and says so once on stderr, naming the fix.
+func TestKeylessCIFixedIDTokenNearExpiry(t *testing.T) {
+	t.Parallel()
+	e := NewEnv(t)
+	g := fake.NewGoogle(t)
+	e.Set("DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER", ciProvider)
+	e.Set("DOCKER_CREDENTIAL_GCP_STS_ENDPOINT", g.STSURL())
+	tok := fake.IDToken("https://gitlab.example", "project_path:g/p:ref_type:branch:ref:main", ciAudience, time.Now().Add(3*time.Minute))
+	g.TrustSubjectToken(ciProvider, tok)
+	e.Set("DOCKER_CREDENTIAL_GCP_ID_TOKEN", tok)
+	r := e.Run("gcr.io", "get")
+	access := protoExpectCreds(t, r, "gcr.io")
+	if is := protoExpectIssued(t, g, access, "principal://iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci/subject/project_path:g/p:ref_type:branch:ref:main", "sts"); time.Until(is.Expiry) > 3*time.Minute {
+		t.Errorf("STS's token outlives the ID token: %v left", time.Until(is.Expiry))
+	}
+	if strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "DOCKER_CREDENTIAL_GCP_IMPERSONATE") || strings.Contains(r.Stderr, tok) {
+		t.Errorf("stderr %q; want one warning naming DOCKER_CREDENTIAL_GCP_IMPERSONATE", r.Stderr)
 	}
 }
 
