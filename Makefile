@@ -22,16 +22,21 @@ build:
 	$(GOBUILD) -o $(BINARY) .
 
 # Every test: unit, fuzz seed corpora, end-to-end with the built binary and real clients.
+# BuildKit's end-to-end test is a module of its own, which ./... does not
+# enter; its timeout covers building buildctl, buildkitd and buildx cold.
 test: lint modules
 	go test -count=1 -timeout 15m ./...
+	go -C e2e/buildkit test -count=1 -timeout 30m ./...
 
 # What the tests read offline (GOPROXY=off: tests never reach the network)
 # and go test itself does not download: the go.mod of every module in the
-# graph (the Go-floor test) and the release tool's modules (make packages
-# and make image in the release test).
+# graph (the Go-floor test), the release tool's modules (make packages
+# and make image in the release test) and BuildKit's and buildx's, which
+# e2e/buildkit builds offline.
 modules:
 	go list -m all >/dev/null
 	go -C internal/release mod download
+	go -C e2e/buildkit mod download
 
 # vet also for windows and darwin, so code (tests included) that only one OS
 # compiles is caught here rather than on a user's machine.
@@ -43,6 +48,8 @@ lint:
 	go tool staticcheck ./...
 	go -C internal/release vet ./...
 	cd internal/release && "$$(go -C ../.. tool -n staticcheck)" ./...
+	go -C e2e/buildkit vet ./...
+	cd e2e/buildkit && "$$(go -C ../.. tool -n staticcheck)" ./...
 
 install:
 	./install.sh
