@@ -1,6 +1,6 @@
 module github.com/docker-credential-gcp/docker-credential-gcp/e2e/buildkit
 
-go 1.26.4
+go 1.26.3
 
 require (
 	github.com/docker-credential-gcp/docker-credential-gcp v0.0.0

@@ -53,21 +53,24 @@ func TestMain(m *testing.M) {
 
 // buildTools builds the helper from the main module into dir, and BuildKit's
 // programs through `go tool -n`, which keeps their executables in the build
-// cache so a warm run does not link them again.
+// cache so a warm run does not link them again. It builds offline, from the
+// module cache that `make modules` fills: a test never reaches the network.
 func buildTools(dir string) error {
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=off")
 	tools.helper = filepath.Join(dir, "docker-credential-gcp")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=e2e -X main.commit=test", "-o", tools.helper, "../..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Env = env
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building docker-credential-gcp: %v\n%s", err, out)
 	}
 	for dst, pkg := range toolPackages {
 		start := time.Now()
 		c := exec.Command("go", "tool", "-n", pkg)
-		c.Env = append(os.Environ(), "CGO_ENABLED=0")
+		c.Env = env
 		out, err := c.Output()
 		if err != nil {
-			return fmt.Errorf("building %s (go tool -n %s): %v\n%s", filepath.Base(pkg), pkg, err, errOutput(err))
+			return fmt.Errorf("building %s (go tool -n %s): %v\n%s(if modules are missing, run make modules, which fetches them, then this test again)",
+				filepath.Base(pkg), pkg, err, errOutput(err))
 		}
 		*dst = strings.TrimSpace(string(out))
 		if _, err := os.Stat(*dst); err != nil {

@@ -29,20 +29,24 @@ const buildTimeout = 3 * time.Minute
 // fail a push with 401 mid-build.
 const minHandedOut = 5 * time.Minute
 
-// pusher is the service account whose credentials the helper uses;
-// inspector is the test's own, which checks what landed in the registries
-// and which guard lets through without counting.
+// The keyless CI job: a GitHub Actions job with `permissions: id-token:
+// write` (the fake's request URL and token), the provider variable and
+// impersonation of pusher, which gives 1-hour tokens. inspector is the
+// test's own account, which checks what landed in the registries and which
+// guard lets through without counting.
 const (
-	pusher    = "pusher@p.iam.gserviceaccount.com"
-	inspector = "inspector@test.iam.gserviceaccount.com"
+	provider     = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/ci/providers/github"
+	requestToken = "ci-request-token-0123456789abcdef"
+	pusher       = "pusher@proj.iam.gserviceaccount.com"
+	inspector    = "inspector@test.iam.gserviceaccount.com"
 )
 
 // dockerfile needs no runtime: FROM scratch and COPY run inside buildkitd.
 const dockerfile = "FROM scratch\nCOPY hello.txt /hello.txt\n"
 
 // guard is the registries' check of Basic credentials, shared by both
-// registries: oauth2accesstoken and an unexpired token the fake Google
-// issued to pusher. It records what it saw so the test can prove that the
+// registries: oauth2accesstoken and an unexpired token the fake IAM
+// issued for pusher. It records what it saw so the test can prove that the
 // registries saw only valid tokens, each with at least minHandedOut left.
 type guard struct {
 	g *fake.Google
@@ -67,8 +71,8 @@ func (gd *guard) verify(user, password string) bool {
 		gd.refused = append(gd.refused, fmt.Sprintf("username %q", user))
 	case !known:
 		gd.refused = append(gd.refused, "a password the fake Google did not issue or that expired")
-	case issued.Principal != pusher:
-		gd.refused = append(gd.refused, "a token of "+issued.Principal)
+	case issued.Principal != pusher || issued.Via != "iam":
+		gd.refused = append(gd.refused, "a token of "+issued.Principal+" via "+issued.Via)
 	default:
 		if gd.seen == 1 || left < gd.minLeft {
 			gd.minLeft = left
@@ -95,12 +99,13 @@ func (gd *guard) check(t *testing.T) {
 	}
 }
 
-// world is one user with the helper configured for two loopback
-// registries, one for images and one for the registry cache, and a
-// buildkitd that trusts them over plain HTTP.
+// world is one keyless GitHub Actions job with the helper configured for
+// two loopback registries, one for images and one for the registry cache,
+// and a buildkitd that trusts them over plain HTTP.
 type world struct {
 	u            *user
 	g            *fake.Google
+	ci           *fake.CIIDTokens
 	gd           *guard
 	images       *fake.Registry
 	cache        *fake.Registry
@@ -116,11 +121,20 @@ func newWorld(t *testing.T) *world {
 	w := &world{
 		u:      newUser(t),
 		g:      g,
+		ci:     fake.NewCIIDTokens(t, fake.GitHubActions, requestToken),
 		gd:     gd,
 		images: fake.NewRegistry(t, gd.verify),
 		cache:  fake.NewRegistry(t, gd.verify),
 	}
-	w.u.set("GOOGLE_APPLICATION_CREDENTIALS", g.WriteServiceAccountKey(t, t.TempDir(), pusher))
+	w.ci.TrustedBy(g, provider)
+	for _, kv := range w.ci.Env("build") {
+		k, v, _ := strings.Cut(kv, "=")
+		w.u.set(k, v)
+	}
+	w.u.set("DOCKER_CREDENTIAL_GCP_WORKLOAD_IDENTITY_PROVIDER", provider)
+	w.u.set("DOCKER_CREDENTIAL_GCP_IMPERSONATE", pusher)
+	w.u.set("DOCKER_CREDENTIAL_GCP_STS_ENDPOINT", g.STSURL())
+	w.u.set("DOCKER_CREDENTIAL_GCP_IAM_ENDPOINT", g.IAMURL())
 
 	// What a user does: configure-docker routes the hosts to the helper in
 	// DOCKER_CONFIG's credHelpers and registers them as non-Google hosts.
@@ -160,7 +174,20 @@ func (w *world) buildctl(t *testing.T, extra ...string) string {
 	if err != nil {
 		t.Fatalf("buildctl build failed: %v\n%s\nbuildkitd's log:\n%s", err, out, w.d.logTail())
 	}
+	w.assertNoSecrets(t, out)
 	return out
+}
+
+// assertNoSecrets fails if a client's output or the daemon's log holds the
+// job's request token or an ID token the CI issued.
+func (w *world) assertNoSecrets(t *testing.T, out string) {
+	t.Helper()
+	log := w.d.logTail()
+	for i, secret := range append([]string{requestToken}, w.ci.Issued()...) {
+		if strings.Contains(out, secret) || strings.Contains(log, secret) {
+			t.Errorf("secret %d (0 is the request token, the rest ID tokens) is in the client's output or buildkitd's log", i)
+		}
+	}
 }
 
 // pushedDigest returns the image digest the latest build wrote to its
@@ -228,9 +255,10 @@ func (w *world) assertOneCallPerHost(t *testing.T, before int, hosts ...string) 
 // buildkitd, pushes the image to one loopback registry and exports the
 // registry cache to another, then builds again from the imported cache,
 // and drives docker buildx --push through a remote driver at the same
-// daemon. Every client run asks the helper once per host, and every token
-// the registries see is one the fake Google issued with at least five
-// minutes left.
+// daemon, all in a keyless GitHub Actions job: the helper finds the job's
+// ID token, exchanges it at STS and impersonates pusher. Every client run
+// asks the helper once per host, and every token the registries see is one
+// the fake IAM issued with at least five minutes left.
 func TestBuildKitPushesImageAndCacheWithTheHelper(t *testing.T) {
 	w := newWorld(t)
 	imageRef := w.images.Host() + "/p/app"
@@ -295,13 +323,17 @@ func TestBuildKitPushesImageAndCacheWithTheHelper(t *testing.T) {
 		if err != nil {
 			t.Fatalf("docker buildx build --push: %v\n%s\nbuildkitd's log:\n%s", err, out, w.d.logTail())
 		}
+		w.assertNoSecrets(t, out)
 		w.assertOneCallPerHost(t, before, w.images.Host(), w.cache.Host())
 		w.gd.check(t)
 		w.assertInRegistry(t, imageRef+":buildx", w.pushedDigest(t))
 	})
 
-	// Every client run above shares the helper's token cache: one mint.
-	if jwt, all := w.g.Count("jwt"), w.g.Count("any"); jwt != 1 || all != 1 {
-		t.Errorf("fake Google saw %d jwt grants and %d requests in all; want exactly 1 (the helper's cache serves the rest)", jwt, all)
+	// Every client run above shares the helper's token cache: one mint,
+	// from one ID token, one exchange at STS and one impersonation.
+	idTokens, sts, iam, all := w.ci.Count(), w.g.Count("sts"), w.g.Count("iam"), w.g.Count("any")
+	t.Logf("GitHub's ID-token endpoint saw %d request(s); fake Google %d STS, %d IAM, %d in all", idTokens, sts, iam, all)
+	if idTokens != 1 || sts != 1 || iam != 1 || all != 2 {
+		t.Errorf("%d ID-token requests, %d STS exchanges, %d IAM calls, %d Google requests in all; want 1, 1, 1, 2 (the helper's cache serves the rest)", idTokens, sts, iam, all)
 	}
 }
