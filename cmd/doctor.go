@@ -214,10 +214,15 @@ func sourcesAfter(h *helper.Helper, host string, skipped int) []string {
 }
 
 // doctorFailure adds the next step to an error that stops `get`: where to
-// put credentials when there are none, else to fix the source it names.
+// put credentials when there are none; nothing when the credential was
+// never judged (the network, a proxy or a failing server: the error says
+// what to check); else to fix the source it names.
 func doctorFailure(err error) error {
 	if explained := explainTokenError(err); explained != err {
 		return explained
+	}
+	if token.Unavailable(err) {
+		return err
 	}
 	return fmt.Errorf("%w; fix that credential source (a source that exists but fails is never skipped)", err)
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
@@ -94,4 +95,38 @@ func failureClass(status int) string {
 		return "timed out"
 	}
 	return "is failing"
+}
+
+// failingAnswer words an answer that is not a refusal (5xx, 408, 429) the
+// same way for every endpoint: which one, how it fails, what it said, and
+// that waiting cures it, not changing the credential.
+func failingAnswer(endpoint string, status int, detail string) string {
+	msg := fmt.Sprintf("%s %s (HTTP %d)", endpoint, failureClass(status), status)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return msg + ": the server failed, it did not refuse the credential; try again later"
+}
+
+// answerDetail is what an error answer says, on one line: the OAuth2 error
+// code and description, or Google's {"error":{"status","message"}}, else
+// the body itself. The caller redacts the secrets it knows from body first.
+func answerDetail(body []byte) string {
+	var oauth struct {
+		Code string `json:"error"`
+		Desc string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &oauth) == nil && oauth.Code != "" {
+		return oneLine(strings.TrimSuffix(oauth.Code+": "+oauth.Desc, ": "))
+	}
+	var google struct {
+		Error struct {
+			Message string `json:"message"`
+			Status  string `json:"status"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &google) == nil && (google.Error.Message != "" || google.Error.Status != "") {
+		return oneLine(google.Error.Status + " " + google.Error.Message)
+	}
+	return oneLine(string(body))
 }

@@ -67,7 +67,7 @@ func TestMintErrorsWordedByAnswer(t *testing.T) {
 }
 
 // IAM words impersonation failures the same way: a 500 is IAM failing, not
-// IAM refusing.
+// IAM refusing, worded as the token endpoint's are.
 func TestImpersonationFailureWordedByStatus(t *testing.T) {
 	isolateEnv(t)
 	g := fake.NewGoogle(t)
@@ -79,7 +79,7 @@ func TestImpersonationFailureWordedByStatus(t *testing.T) {
 	}
 	g.FailNext(1+maxRetries, http.StatusInternalServerError, nil, `{"error":{"code":500,"status":"INTERNAL","message":"oops"}}`)
 	_, err = cred.TokenSource.Token()
-	if err == nil || !strings.Contains(err.Error(), "IAM is failing (HTTP 500) while impersonating "+impersonationTestTarget) ||
+	if err == nil || !strings.Contains(err.Error(), "IAM is failing (HTTP 500): INTERNAL oops") ||
 		!strings.Contains(err.Error(), "try again later") || strings.Contains(err.Error(), "refused") {
 		t.Errorf("error %v, want IAM failing (HTTP 500), not refusing", err)
 	}

@@ -107,10 +107,14 @@ type retryTransport struct {
 }
 
 // RoundTrip implements http.RoundTripper. An HTML answer, which no Google
-// endpoint gives, is an error saying so (see refuseHTML).
+// endpoint gives, is an error saying so (see refuseHTML), and so is a host
+// that cannot be reached (see unreachable).
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.roundTrip(req)
-	return refuseHTML(req.URL, resp, err)
+	if err != nil {
+		return nil, unreachable(req.URL, err)
+	}
+	return refuseHTML(req.URL, resp, nil)
 }
 
 func (t *retryTransport) roundTrip(req *http.Request) (*http.Response, error) {
@@ -188,6 +192,33 @@ func refused(err error) bool {
 		status = se.status
 	}
 	return status >= 400 && refusal(status)
+}
+
+// Unavailable reports whether err is a failure to get a verdict on the
+// credential at all: its endpoint could not be reached, did not answer in
+// time, answered with a page that is not its own (a proxy's), or failed
+// (5xx, 408, 429). Waiting or fixing the network cures it; changing the
+// credential does not.
+func Unavailable(err error) bool {
+	var re *oauth2.RetrieveError
+	var se *statusError
+	var html *htmlAnswerError
+	var unreach *unreachableError
+	switch {
+	case errors.As(err, &re):
+		return re.Response != nil && !refusal(re.Response.StatusCode)
+	case errors.As(err, &se):
+		return !refusal(se.status)
+	case errors.As(err, &html), errors.As(err, &unreach), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	// x/oauth2 flattens transport errors to text: read each link's.
+	for ; err != nil; err = errors.Unwrap(err) {
+		if msg := err.Error(); explainAnswer(msg) != "" || strings.HasSuffix(msg, context.DeadlineExceeded.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 // delay is the wait before retry attempt+1: Retry-After when the server

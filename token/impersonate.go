@@ -54,7 +54,6 @@ func Impersonate(ctx context.Context, cred *Credential, target string, scopes []
 		ctx:           ctx,
 		base:          cred.TokenSource,
 		url:           endpoint + "/v1/projects/-/serviceAccounts/" + url.PathEscape(target) + ":generateAccessToken",
-		source:        source,
 		target:        target,
 		basePrincipal: cred.Principal,
 		scopes:        scopes,
@@ -75,7 +74,6 @@ type impersonationTokenSource struct {
 	ctx           context.Context
 	base          oauth2.TokenSource
 	url           string
-	source        string
 	target        string
 	basePrincipal string
 	scopes        []string
@@ -84,11 +82,12 @@ type impersonationTokenSource struct {
 func (s *impersonationTokenSource) Token() (*oauth2.Token, error) {
 	baseTok, err := s.base.Token()
 	if err != nil {
-		return nil, fmt.Errorf("impersonating %s: getting the base token: %w", s.target, err)
+		// The caller names the source, "... impersonating TARGET", already.
+		return nil, fmt.Errorf("getting the base token: %w", err)
 	}
 	tok, err := s.generate(baseTok)
 	if err != nil {
-		return nil, &mintError{msg: redact(s.source+": "+err.Error(), []string{baseTok.AccessToken}), err: err}
+		return nil, &mintError{msg: redact(err.Error(), []string{baseTok.AccessToken}), err: err}
 	}
 	return tok, nil
 }
@@ -106,7 +105,10 @@ func (s *impersonationTokenSource) generate(baseTok *oauth2.Token) (*oauth2.Toke
 	baseTok.SetAuthHeader(req)
 	resp, err := tokenHTTPClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach IAM: %w", err)
+		if explained := answerOrReachError(err); explained != err {
+			return nil, fmt.Errorf("IAM: %w", explained)
+		}
+		return nil, fmt.Errorf("asking IAM: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -137,20 +139,11 @@ func (s *impersonationTokenSource) generate(baseTok *oauth2.Token) (*oauth2.Toke
 
 // refusal explains a non-200 answer from generateAccessToken.
 func (s *impersonationTokenSource) refusal(status int, body []byte) error {
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-			Status  string `json:"status"`
-		} `json:"error"`
-	}
-	detail := oneLine(string(body))
-	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-		detail = strings.TrimSpace(e.Error.Status + " " + oneLine(e.Error.Message))
+	detail := answerDetail(body)
+	if !refusal(status) {
+		return &statusError{status: status, msg: failingAnswer("IAM", status, detail)}
 	}
 	msg := fmt.Sprintf("IAM refused to impersonate %s: HTTP %d", s.target, status)
-	if !refusal(status) {
-		msg = fmt.Sprintf("IAM %s (HTTP %d) while impersonating %s", failureClass(status), status, s.target)
-	}
 	if detail != "" {
 		msg += ": " + detail
 	}
@@ -165,8 +158,6 @@ func (s *impersonationTokenSource) refusal(status int, body []byte) error {
 		msg += fmt.Sprintf(": %s needs roles/iam.serviceAccountTokenCreator on %s", who, s.target)
 	case status == http.StatusNotFound:
 		msg += fmt.Sprintf(": check that the service account %s exists", s.target)
-	case status >= 500 || status == http.StatusTooManyRequests:
-		msg += ": IAM is failing or overloaded; try again later"
 	}
 	return &statusError{status: status, msg: msg}
 }

@@ -92,8 +92,15 @@ func TestImpersonateErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cred.Source != "stored key impersonating "+impersonationTestTarget {
+		t.Errorf("source %q", cred.Source)
+	}
 	_, err = cred.TokenSource.Token()
-	for _, want := range []string{"stored key impersonating " + impersonationTestTarget, "HTTP 403", "PERMISSION_DENIED",
+	// The caller puts the source in front; the error does not repeat it.
+	if err != nil && strings.Contains(err.Error(), "stored key") {
+		t.Errorf("error %v names the source, which its caller adds", err)
+	}
+	for _, want := range []string{"IAM refused to impersonate " + impersonationTestTarget, "HTTP 403", "PERMISSION_DENIED",
 		"ci@proj.iam.gserviceaccount.com needs roles/iam.serviceAccountTokenCreator"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)

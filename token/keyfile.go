@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -435,8 +434,8 @@ func explainMintError(kind string, err error, secrets []string) string {
 	quote := func(s string) string { return oneLine(redact(s, secrets)) }
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		if html := explainHTMLAnswer(err.Error()); html != "" {
-			return html
+		if explained := explainAnswer(err.Error()); explained != "" {
+			return explained
 		}
 		msg := quote(err.Error())
 		// Checked on the whole text: the quote may be cut short.
@@ -450,6 +449,16 @@ func explainMintError(kind string, err error, secrets []string) string {
 	if re.Response != nil {
 		status = re.Response.StatusCode
 	}
+	body := []byte(redact(string(re.Body), secrets))
+	code, desc := re.ErrorCode, re.ErrorDescription
+	if !refusal(status) {
+		// An error code does not make a failing server's answer a refusal.
+		detail := answerDetail(body)
+		if code != "" {
+			detail = quote(strings.TrimSuffix(code+": "+desc, ": "))
+		}
+		return failingAnswer("token endpoint", status, detail)
+	}
 	what := map[string]string{
 		typeServiceAccount:         "the key",
 		typeAuthorizedUser:         "the refresh token",
@@ -459,7 +468,6 @@ func explainMintError(kind string, err error, secrets []string) string {
 	if what == "" {
 		what = "the credential"
 	}
-	code, desc := re.ErrorCode, re.ErrorDescription
 	if code == "" {
 		// The service-account flow leaves the RFC 6749 error unparsed.
 		var e struct {
@@ -471,22 +479,14 @@ func explainMintError(kind string, err error, secrets []string) string {
 		}
 	}
 	if code == "" {
-		msg := fmt.Sprintf("token endpoint answered HTTP %d", status)
-		if body := quote(string(re.Body)); body != "" {
-			msg += ": " + body
+		msg := fmt.Sprintf("token endpoint refused %s", what)
+		if status != 0 {
+			msg += fmt.Sprintf(" (HTTP %d)", status)
 		}
-		if status >= 500 || status == http.StatusTooManyRequests {
-			msg += ": Google's token endpoint is failing or overloaded; try again later"
+		if detail := answerDetail(body); detail != "" {
+			msg += ": " + detail
 		}
 		return msg
-	}
-	if !refusal(status) {
-		// An error code does not make a failing server's answer a refusal.
-		msg := fmt.Sprintf("token endpoint %s (HTTP %d): %s", failureClass(status), status, code)
-		if desc != "" {
-			msg += ": " + quote(desc)
-		}
-		return msg + ": Google's token endpoint is failing or overloaded; try again later"
 	}
 	msg := fmt.Sprintf("token endpoint refused %s: %s", what, code)
 	if desc != "" {

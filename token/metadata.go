@@ -181,7 +181,10 @@ func (s *metadataTokenSource) fetch() (*oauth2.Token, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &statusError{status: resp.StatusCode, msg: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, oneLine(string(body)))}
+		if !refusal(resp.StatusCode) {
+			return nil, &statusError{status: resp.StatusCode, msg: failingAnswer("the server", resp.StatusCode, answerDetail(body))}
+		}
+		return nil, &statusError{status: resp.StatusCode, msg: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, answerDetail(body))}
 	}
 	var r struct {
 		AccessToken string `json:"access_token"`

@@ -121,19 +121,18 @@ func (s *stsTokenSource) Token() (*oauth2.Token, error) {
 	msg := redact(err.Error(), []string{s.secret})
 	m := stsStatus.FindStringSubmatch(msg)
 	if m == nil {
+		if explained := explainAnswer(msg); explained != "" {
+			return nil, &mintError{msg: "the token exchange failed: " + explained, err: err}
+		}
 		return nil, &mintError{msg: "the token exchange failed: " + oneLine(msg), err: err}
 	}
 	status, _ := strconv.Atoi(m[1])
-	detail := oneLine(m[2])
-	var e struct {
-		Code string `json:"error"`
-		Desc string `json:"error_description"`
-	}
-	if json.Unmarshal([]byte(m[2]), &e) == nil && e.Code != "" {
-		detail = oneLine(e.Code + ": " + e.Desc)
+	detail := answerDetail([]byte(m[2]))
+	if !refusal(status) {
+		return nil, &statusError{status: status, msg: failingAnswer("STS", status, detail)}
 	}
 	msg = fmt.Sprintf("STS refused the token exchange: HTTP %d: %s", status, detail)
-	if status >= 400 && status < 500 {
+	if status >= 400 {
 		msg += ": " + s.hint
 	}
 	return nil, &statusError{status: status, msg: msg}
