@@ -109,15 +109,20 @@ func serveProtocol(action string, stdio cmd.IO) int {
 }
 
 // describeInputError explains the protocol library's bare decoding errors
-// (e.g. "unexpected EOF") by saying what stdin should have held.
+// (e.g. "unexpected EOF") by saying what stdin should have held. The
+// library reads stdin line by line with a bufio.Scanner, which refuses a
+// line longer than bufio.MaxScanTokenSize (64 KiB): that is said in words,
+// not as the scanner's "token too long".
 func describeInputError(action string, err error) error {
 	var syntax *json.SyntaxError
 	var wrongType *json.UnmarshalTypeError
-	if !errors.As(err, &syntax) && !errors.As(err, &wrongType) &&
-		!errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrTooLong) {
-		return err
+	switch {
+	case errors.Is(err, bufio.ErrTooLong):
+		return fmt.Errorf("%s: stdin has a line longer than %d KiB; it must hold only %s", action, bufio.MaxScanTokenSize>>10, inputWant(action))
+	case errors.As(err, &syntax), errors.As(err, &wrongType), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("%s: stdin must hold %s: %w", action, inputWant(action), err)
 	}
-	return fmt.Errorf("%s: stdin must hold %s of at most 64 KiB: %w", action, inputWant(action), err)
+	return err
 }
 
 // inputWant says what stdin must hold for action.
