@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+	"github.com/docker-credential-gcp/docker-credential-gcp/internal/jsonpos"
 )
 
 // The kubelet image credential provider API, credentialprovider.kubelet.k8s.io/v1
@@ -143,7 +144,9 @@ func readKubeletRequest(r io.Reader) (*kubeletRequest, error) {
 	}
 	var req kubeletRequest
 	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, fmt.Errorf("parsing the CredentialProviderRequest on stdin: %w", err)
+		// Describe quotes at most the one character it choked on, never
+		// the service-account token the request may carry.
+		return nil, fmt.Errorf("parsing the CredentialProviderRequest on stdin: %s", jsonpos.Describe(err, data))
 	}
 	if req.APIVersion != kubeletAPIVersion {
 		return nil, fmt.Errorf("unsupported apiVersion %q: set apiVersion: %s for this provider in the kubelet's CredentialProviderConfig", req.APIVersion, kubeletAPIVersion)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 )
 
 // Position is the 1-based line and column (in bytes) of the byte before
@@ -29,9 +30,31 @@ func Describe(err error, data []byte) string {
 		line, col := Position(data, se.Offset)
 		return fmt.Sprintf("%s at line %d, column %d", se.Error(), line, col)
 	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		line, col := Position(data, te.Offset)
+		return fmt.Sprintf("%q is a JSON %s where %s belongs, at line %d, column %d", te.Field, te.Value, kind(te.Type), line, col)
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		line, _ := Position(data, int64(len(data))+1)
 		return fmt.Sprintf("it ends at line %d before the JSON is complete", line)
 	}
 	return err.Error()
+}
+
+// kind names the JSON value a Go type takes, instead of Go's name for it.
+func kind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return kind(t.Elem())
+	}
+	return "a number"
 }

@@ -13,8 +13,15 @@ func TestDescribe(t *testing.T) {
 		{"{\n  \"a\": 1\n  \"b\": 2\n}", "invalid character '\"' after object key:value pair at line 3, column 3"},
 		{"{\n\t\"auths\": {", "unexpected end of JSON input at line 2, column 11"},
 		{"\ufeff{}", "invalid character 'ï' looking for beginning of value at line 1, column 1"},
+		{"{\n  \"kind\": 1}", `"kind" is a JSON number where a string belongs, at line 2, column 11`},
+		{`{"tags": {"a": true}}`, `"tags" is a JSON bool where a string belongs, at line 1, column 19`},
+		{`{"n": "x"}`, `"n" is a JSON string where a number belongs, at line 1, column 9`},
 	} {
-		var v any
+		var v struct {
+			Kind string            `json:"kind"`
+			Tags map[string]string `json:"tags"`
+			N    int               `json:"n"`
+		}
 		err := json.Unmarshal([]byte(c.data), &v)
 		if err == nil {
 			dec := json.NewDecoder(bytes.NewReader([]byte(c.data)))
