@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -43,6 +44,41 @@ func parseFlags(fs *pflag.FlagSet, args []string) (help bool, err error) {
 		return false, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	return false, nil
+}
+
+// registryFlag defines --registry HOST for a command that serves one
+// registry (token, doctor). It is also spelt --registries, as the commands
+// that take a list spell theirs, so neither spelling is an unknown flag.
+func registryFlag(fs *pflag.FlagSet, usage string) *string {
+	alsoSpelt(fs, "registries", "registry")
+	return fs.String("registry", defaultTokenRegistry, usage+"; also spelt --registries")
+}
+
+// registriesFlag defines --registries HOST,... for a command that takes a
+// list (configure-docker, dockerconfig, drone-registry), also spelt
+// --registry.
+func registriesFlag(fs *pflag.FlagSet, def []string, usage string) *[]string {
+	alsoSpelt(fs, "registry", "registries")
+	return fs.StringSlice("registries", def, usage+"; also spelt --registry")
+}
+
+// alsoSpelt makes --alias mean --name.
+func alsoSpelt(fs *pflag.FlagSet, alias, name string) {
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, n string) pflag.NormalizedName {
+		if n == alias {
+			return pflag.NormalizedName(name)
+		}
+		return pflag.NormalizedName(n)
+	})
+}
+
+// oneRegistry refuses a list given to a command that serves one registry.
+// It never quotes the value: a host's user info may hold a password.
+func oneRegistry(command, value string) error {
+	if strings.Contains(value, ",") {
+		return fmt.Errorf("--registry takes one HOST: %s serves one registry at a time (run it once per registry)", command)
+	}
+	return nil
 }
 
 // NewHelper is helper.New for command name, printing on w each thing New

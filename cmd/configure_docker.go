@@ -92,7 +92,7 @@ type registryEntry struct {
 // records --key-file and non-Google hosts in our settings.
 func ConfigureDocker(args []string, stdio IO) error {
 	fs := newFlags("configure-docker", configureDockerUsage, stdio)
-	registries := fs.StringSlice("registries", slices.Clone(helper.DefaultRegistries), "comma-separated registry `HOSTS` to route to this helper")
+	registries := registriesFlag(fs, slices.Clone(helper.DefaultRegistries), "comma-separated registry `HOSTS` to route to this helper")
 	allRegions := fs.Bool("all-regions", false, "route every Artifact Registry region (<region>-docker.pkg.dev) and the gcr.io hosts")
 	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
 	selfSigned := fs.Bool("self-signed-jwt", false, "record that service-account keys sign their own JWT access tokens (no token endpoint)")

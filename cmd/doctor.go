@@ -53,8 +53,11 @@ const helperName = "gcp"
 // the next step, when no token can be obtained for the registry.
 func Doctor(args []string, stdio IO) error {
 	fs := newFlags("doctor", doctorUsage, stdio)
-	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` to check")
+	registry := registryFlag(fs, "registry `HOST` to check")
 	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := oneRegistry("doctor", *registry); err != nil {
 		return err
 	}
 

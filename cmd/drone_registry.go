@@ -87,7 +87,7 @@ func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 	flags := newFlags("drone-registry", droneRegistryUsage, stdio)
 	bind := flags.String("bind", "", "`ADDR` to listen on (overrides DRONE_BIND; default \":3000\")")
 	secretFile := flags.String("secret-file", "", "read the shared secret from `FILE` instead of DRONE_SECRET")
-	hosts := flags.StringSlice("registries", helper.DefaultRegistries, "comma-separated registry `HOSTS` to hand tokens for")
+	hosts := registriesFlag(flags, helper.DefaultRegistries, "comma-separated registry `HOSTS` to hand tokens for")
 	if help, err := parseFlags(flags, args); help || err != nil {
 		return err
 	}

@@ -64,10 +64,13 @@ type tokenJSON struct {
 // access token and a newline, or as JSON with its expiry.
 func Token(args []string, stdio IO) error {
 	fs := newFlags("token", tokenUsage, stdio)
-	registry := fs.String("registry", defaultTokenRegistry, "registry `HOST` whose credential to use (a credential stored for it, then its binding, wins)")
+	registry := registryFlag(fs, "registry `HOST` whose credential to use (a credential stored for it, then its binding, wins)")
 	format := fs.String("format", "text", "output `FORMAT`: text (the token alone) or json (token, type and expiry)")
 	minLifetime := fs.String("min-lifetime", "", "reuse a cached token only while it has at least min(`DURATION`, max(3/4 of its life, min(5m, 0.9 of its life))) left (default 45m)")
 	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if err := oneRegistry("token", *registry); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
