@@ -29,7 +29,7 @@ before then (e.g. from a CronJob every 30-45 minutes), or let --output FILE
 Examples:
   docker-credential-gcp dockerconfig > config.json
   docker-credential-gcp dockerconfig --registries europe-docker.pkg.dev,eu.gcr.io
-  kubectl create secret docker-registry gcr-pull \
+  kubectl create secret docker-registry gcp-pull \
     --from-file=.dockerconfigjson=<(docker-credential-gcp dockerconfig) \
     --dry-run=client -o yaml | kubectl apply -f -
   docker-credential-gcp dockerconfig --output /etc/drone/config.json --refresh
@@ -52,7 +52,7 @@ type dockerConfigAuth struct {
 // short-lived tokens for Google's registries.
 func DockerConfig(args []string, stdio IO) error {
 	fs := newFlags("dockerconfig", dockerConfigUsage, stdio)
-	registries := fs.StringSlice("registries", nil, "registry `HOSTS`, comma-separated (default: the common Google registry hosts)")
+	registries := registriesFlag(fs, nil, "registry `HOSTS`, comma-separated (default: the common Google registry hosts)")
 	output := fs.String("output", "", "write the config to `FILE` (atomically, mode 0600) instead of printing it")
 	refresh := fs.Bool("refresh", false, "with --output, keep running and rewrite FILE before its token expires")
 	if help, err := parseFlags(fs, args); help || err != nil {
