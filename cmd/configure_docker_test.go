@@ -530,7 +530,8 @@ func TestConfigureDockerKeyFile(t *testing.T) {
 	for name, tc := range map[string]struct{ path, want string }{
 		"missing":   {filepath.Join(dir, "absent.json"), "file does not exist"},
 		"directory": {dir, "is a directory"},
-		"not JSON":  {write("garbage.json", "-----BEGIN PRIVATE KEY-----"), "not a valid credential JSON"},
+		"not JSON":  {write("garbage.json", "key: value"), "not a valid credential JSON"},
+		"PEM":       {write("sa.pem", "-----BEGIN PRIVATE KEY-----"), "this is a PEM file (-----BEGIN PRIVATE KEY-----), not the JSON key"},
 		"no email":  {write("noemail.json", `{"type": "service_account", "private_key": "x"}`), "client_email"},
 		"damaged key": {write("damaged.json", `{"type": "service_account", "client_email": "ci@p.iam.gserviceaccount.com",
 			"private_key": "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY----- "}`),

@@ -204,6 +204,9 @@ func parseCredentialJSON(data []byte) (*credentialJSON, string, error) {
 	}
 	var f credentialJSON
 	if err := json.Unmarshal(data, &f); err != nil {
+		if label, ok := pemLabel(data); ok {
+			return nil, "", fmt.Errorf("this is a PEM file (%s), not the JSON key: a service-account key is the JSON file Google gives when you create a key (gcloud iam service-accounts keys create KEY.json --iam-account=SA_EMAIL, or the Cloud console's Keys, Add key, JSON); use that file", label)
+		}
 		return nil, "", fmt.Errorf("not a valid credential JSON: %v", jsonProblem(err, data))
 	}
 	principal, err := f.check()
@@ -211,6 +214,22 @@ func parseCredentialJSON(data []byte) (*credentialJSON, string, error) {
 		return nil, "", err
 	}
 	return &f, ShownPrincipal(principal), nil
+}
+
+// pemLabel reports whether data is PEM (a private key or certificate on
+// its own, as people pass for a key) and names its kind, e.g. "-----BEGIN
+// PRIVATE KEY-----"; a label that is not plain upper-case words is left
+// out, so nothing else of the file is quoted.
+func pemLabel(data []byte) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimLeft(string(data[:min(len(data), 128)]), " \t\r\n\ufeff"), "-----BEGIN ")
+	if !ok {
+		return "", false
+	}
+	label, _, ok := strings.Cut(rest, "-----")
+	if !ok || label == "" || strings.ContainsFunc(label, func(r rune) bool { return (r < 'A' || r > 'Z') && r != ' ' }) {
+		return "-----BEGIN ...-----", true
+	}
+	return "-----BEGIN " + label + "-----", true
 }
 
 // credentialFromJSON turns a credential JSON into a Credential whose token
