@@ -27,7 +27,7 @@ func bindingFlags(fileSet, targetSet bool, file, target string, registriesSet, a
 	}
 	switch {
 	case remove:
-		return nil, errors.New("--remove cannot be combined with --bind-credentials or --bind-impersonate; --remove --registries HOST drops the binding of HOST")
+		return nil, errors.New("--remove cannot be combined with --bind-credentials or --bind-impersonate; --remove --registries HOST --forget-bindings drops the binding of HOST")
 	case !registriesSet || allRegions:
 		return nil, errors.New("--bind-credentials and --bind-impersonate bind only the hosts named by --registries: add --registries HOST,... (not --all-regions)")
 	case fileSet && strings.TrimSpace(file) == "":
@@ -70,11 +70,12 @@ func (b *newBinding) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// changeBindings applies ch to the recorded bindings: hosts being removed
-// lose theirs, new ones replace a host's old one. It adds notes for the user.
+// changeBindings applies ch to the recorded bindings: hosts whose
+// bindings are forgotten lose them, new ones replace a host's old one. It
+// adds notes for the user.
 func changeBindings(bindings []config.Binding, ch settingsChange, notes []string) ([]config.Binding, []string) {
 	bindings = slices.DeleteFunc(bindings, func(b config.Binding) bool {
-		if slices.Contains(ch.removeRegistries, b.Host) {
+		if slices.Contains(ch.forgetBindings, b.Host) {
 			notes = append(notes, "forgot the binding of "+b.Host)
 			return true
 		}

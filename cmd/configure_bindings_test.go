@@ -41,18 +41,30 @@ func TestConfigureDockerBindings(t *testing.T) {
 		t.Errorf("after rebinding eu.gcr.io: %+v, want %+v", got, want)
 	}
 
-	// --remove for some hosts drops their bindings only.
-	_, stderr = configure(t, "--remove", "--registries", "eu.gcr.io,us-docker.pkg.dev")
-	if !strings.Contains(stderr, "forgot the binding of eu.gcr.io") || !strings.Contains(stderr, "forgot the binding of us-docker.pkg.dev") {
-		t.Errorf("--remove does not say it forgot the bindings:\n%s", stderr)
+	// --remove keeps the bindings (another docker config may route those
+	// hosts) and says so; --forget-bindings forgets the named hosts' only.
+	_, stderr = configure(t, "--remove", "--registries", "eu.gcr.io")
+	if !strings.Contains(stderr, "note: kept the bindings of eu.gcr.io") || !strings.Contains(stderr, "configure-docker --remove --registries eu.gcr.io --forget-bindings") {
+		t.Errorf("--remove does not say it kept the binding and how to forget it:\n%s", stderr)
+	}
+	if got := settingsOf(t).Bindings; !slices.Equal(got, want) {
+		t.Errorf("after --remove: %+v, want %+v", got, want)
+	}
+	_, stderr = configure(t, "--remove", "--registries", "eu.gcr.io,us-docker.pkg.dev", "--forget-bindings")
+	if !strings.Contains(stderr, "forgot the binding of eu.gcr.io") || !strings.Contains(stderr, "forgot the binding of us-docker.pkg.dev") || strings.Contains(stderr, "kept the bindings") {
+		t.Errorf("--remove --forget-bindings does not say it forgot the bindings:\n%s", stderr)
 	}
 	if got := settingsOf(t).Bindings; !slices.Equal(got, want[:1]) {
-		t.Errorf("after --remove: %+v, want %+v", got, want[:1])
+		t.Errorf("after --remove --forget-bindings: %+v, want %+v", got, want[:1])
 	}
-	// --remove of everything drops every binding.
-	configure(t, "--remove")
+	// --remove of everything this docker config routes, with
+	// --forget-bindings, drops the bindings of every host it removed.
+	configure(t, "--remove", "--forget-bindings")
 	if got := settingsOf(t).Bindings; got != nil {
-		t.Errorf("after --remove of all: %+v", got)
+		t.Errorf("after --remove --forget-bindings of all: %+v", got)
+	}
+	if _, _, err := runInProcess(t, ConfigureDocker, "--forget-bindings"); err == nil || !strings.Contains(err.Error(), "--forget-bindings goes with --remove") {
+		t.Errorf("--forget-bindings without --remove: %v", err)
 	}
 }
 

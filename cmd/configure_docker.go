@@ -16,7 +16,7 @@ import (
 
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
            [--key-file PATH] [--bind-credentials PATH] [--bind-impersonate SA_EMAIL]
-           [--self-signed-jwt[=false]] [--dry-run] [--remove [--forget-key]]
+           [--self-signed-jwt[=false]] [--dry-run] [--remove [--forget-key] [--forget-bindings]]
 
 Routes Google's registries to this helper in docker's config.json
 ($DOCKER_CONFIG/config.json, default ~/.docker/config.json): it adds
@@ -58,14 +58,19 @@ DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT=1 or 0 overrides the setting.
 
 --remove undoes this for the docker config at hand: it takes out the
 credHelpers entries that route to this helper (all of them, or only the
-hosts named by --registries or --all-regions) and forgets those hosts, and
-their bindings, in the settings file. It keeps the key file recorded by
---key-file and the --self-signed-jwt setting, because the settings file
-serves every docker config ($DOCKER_CONFIG) and the token, dockerconfig and
-drone-registry commands too; add --forget-key to forget the key file as
-well. Entries for other helpers are never touched, and a credHelpers left
-empty is removed. --remove cannot be combined with --key-file,
---self-signed-jwt, --bind-credentials or --bind-impersonate.
+hosts named by --registries or --all-regions), and forgets those of the
+hosts that are not Google's in the settings file, so no Google token goes
+to them any more. It keeps the identity recorded in the settings file, and
+says so: the key file recorded by --key-file, the removed hosts' bindings
+and the --self-signed-jwt setting, because the settings file serves every
+docker config ($DOCKER_CONFIG) and the token, dockerconfig and
+drone-registry commands too, and another docker config may still route the
+same hosts. Add --forget-key to forget the key file, and --forget-bindings
+to forget the bindings of the hosts removed (name them with --registries
+when this docker config no longer routes them). Entries for other helpers
+are never touched, and a credHelpers left empty is removed. --remove cannot
+be combined with --key-file, --self-signed-jwt, --bind-credentials or
+--bind-impersonate.
 
 Examples:
   docker-credential-gcp configure-docker
@@ -74,6 +79,7 @@ Examples:
   docker-credential-gcp configure-docker --registries us-docker.pkg.dev --bind-impersonate pusher@my-project.iam.gserviceaccount.com
   docker-credential-gcp configure-docker --all-regions --dry-run
   docker-credential-gcp configure-docker --remove --forget-key
+  docker-credential-gcp configure-docker --remove --registries europe-docker.pkg.dev --forget-bindings
 
 Flags:
 `
@@ -99,6 +105,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
 	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
 	forgetKey := fs.Bool("forget-key", false, "with --remove, also forget the key file recorded by --key-file")
+	forgetBindings := fs.Bool("forget-bindings", false, "with --remove, also forget the removed hosts' bindings recorded by --bind-credentials and --bind-impersonate")
 	bindFile := fs.String("bind-credentials", "", "credential JSON `PATH` the --registries hosts (only) mint from (checked, then recorded)")
 	bindTarget := fs.String("bind-impersonate", "", "service account `SA_EMAIL` the --registries hosts (only) impersonate")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -112,6 +119,9 @@ func ConfigureDocker(args []string, stdio IO) error {
 	}
 	if *forgetKey && !*remove {
 		return errors.New("--forget-key goes with --remove: configure-docker --remove --forget-key")
+	}
+	if *forgetBindings && !*remove {
+		return errors.New("--forget-bindings goes with --remove: configure-docker --remove --registries HOST,... --forget-bindings")
 	}
 	if fs.Changed("key-file") && strings.TrimSpace(*keyFile) == "" {
 		return errors.New("--key-file needs the path of a service-account key file; it was given an empty one")
@@ -160,7 +170,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	}
 	c := configureRun{stdio: stdio, file: f, dryRun: *dryRun}
 	if *remove {
-		return c.remove(entries, *forgetKey)
+		return c.remove(entries, *forgetKey, *forgetBindings)
 	}
 	return c.add(entries, keyPath, principal, binding, settings)
 }
@@ -254,9 +264,11 @@ func (c configureRun) add(entries []registryEntry, keyPath, principal string, bi
 }
 
 // remove takes out our entries for entries' hosts, or all of ours when
-// entries is nil, and forgets those hosts in our settings; the key file only
-// with forgetKey, since other docker configs and commands share it.
-func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
+// entries is nil, and forgets the non-Google ones among those hosts in our
+// settings. The recorded identity, which other docker configs and commands
+// share, it forgets only when asked: the key file with forgetKey, the
+// hosts' bindings with forgetBindings.
+func (c configureRun) remove(entries []registryEntry, forgetKey, forgetBindings bool) error {
 	f := c.file
 	var keys []string
 	if entries == nil {
@@ -279,11 +291,19 @@ func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 	}
 
 	settings := settingsChange{forgetKey: forgetKey}
+	var hosts []string
 	for _, k := range keys {
 		if host, err := helper.ParseHost(k); err == nil {
-			settings.removeRegistries = append(settings.removeRegistries, host)
+			hosts = append(hosts, host)
 		}
 	}
+	settings.removeRegistries = hosts
+	if forgetBindings {
+		settings.forgetBindings = hosts
+	}
+	// What is recorded before the change, for the notes on what is kept;
+	// applySettings reports a settings file it cannot read.
+	cfg, _ := config.Load()
 	if err := c.applySettings(settings); err != nil {
 		return err
 	}
@@ -291,9 +311,18 @@ func (c configureRun) remove(entries []registryEntry, forgetKey bool) error {
 		fmt.Fprintf(c.stdio.Err, "Removing credentials for: %s\n", strings.Join(removing, ", "))
 	}
 	err := c.saveDocker(fmt.Sprintf("%s routes none of these hosts to docker-credential-%s", f.Path(), helperName))
-	if !forgetKey {
-		if cfg, lerr := config.Load(); lerr == nil && cfg.KeyFile != "" {
-			fmt.Fprintf(c.stdio.Err, "note: kept the key file %s recorded by --key-file: other docker configs and the token, dockerconfig and drone-registry commands use it too; forget it with configure-docker --remove --forget-key\n", cfg.KeyFile)
+	if !forgetKey && cfg.KeyFile != "" {
+		fmt.Fprintf(c.stdio.Err, "note: kept the key file %s recorded by --key-file: other docker configs and the token, dockerconfig and drone-registry commands use it too; forget it with configure-docker --remove --forget-key\n", cfg.KeyFile)
+	}
+	if !forgetBindings {
+		var kept []string
+		for _, b := range cfg.Bindings {
+			if slices.Contains(hosts, b.Host) {
+				kept = append(kept, b.Host)
+			}
+		}
+		if len(kept) > 0 {
+			fmt.Fprintf(c.stdio.Err, "note: kept the bindings of %s: another docker config that routes these hosts, and the token, dockerconfig and drone-registry commands, use them too; forget them with configure-docker --remove --registries %s --forget-bindings\n", strings.Join(kept, ", "), strings.Join(kept, ","))
 		}
 	}
 	return err
@@ -336,6 +365,7 @@ type settingsChange struct {
 	addRegistries    []string         // non-Google hosts to serve
 	removeRegistries []string         // hosts to stop serving
 	forgetKey        bool             // forget the recorded key file
+	forgetBindings   []string         // hosts whose bindings to forget
 	bind             []config.Binding // bindings to record, replacing a host's old one
 	notes            []string         // what is added, for the user
 }
@@ -343,7 +373,7 @@ type settingsChange struct {
 // applySettings loads our settings, applies ch and saves them when they
 // change (with --dry-run it only says what it would change).
 func (c configureRun) applySettings(ch settingsChange) error {
-	if ch.keyFile == nil && ch.selfSignedJWT == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.bind) == 0 {
+	if ch.keyFile == nil && ch.selfSignedJWT == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.forgetBindings) == 0 && len(ch.bind) == 0 {
 		return nil
 	}
 	path, err := config.Path()

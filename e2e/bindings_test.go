@@ -13,7 +13,8 @@ import (
 // external_account file and an impersonation target (the CI variable) to
 // three hosts, with a default source for the rest, and checks through the
 // built binary that each host gets its own identity's token, that doctor
-// explains it, and that docker login, erase and --remove behave.
+// explains it, and that docker login, erase, --remove and --forget-bindings
+// behave.
 func TestBindingsPerRegistryIdentity(t *testing.T) {
 	t.Parallel()
 	const (
@@ -127,13 +128,26 @@ func TestBindingsPerRegistryIdentity(t *testing.T) {
 		t.Error("erase of a bound host dropped the default identity's cached token")
 	}
 
-	// --remove for the bound host drops its binding: it gets the default.
+	// A second docker config routes the bound host too. --remove in the
+	// first keeps the binding, which the second still relies on, and says
+	// so; --forget-bindings forgets it, and the host gets the default.
+	second := t.TempDir()
+	e.Set("DOCKER_CONFIG", second)
+	cmdsMustRun(t, e, "", "configure-docker", "--registries", "europe-docker.pkg.dev")
+	e.Set("DOCKER_CONFIG", e.DockerConfig)
 	r = cmdsMustRun(t, e, "", "configure-docker", "--remove", "--registries", "europe-docker.pkg.dev")
+	if !strings.Contains(r.Stderr, "note: kept the bindings of europe-docker.pkg.dev") || strings.Contains(r.Stderr, "forgot the binding") {
+		t.Errorf("--remove does not say it kept the binding:\n%s", r.Stderr)
+	}
+	if tok := cmdsGet(t, e, "europe-docker.pkg.dev"); tok != again {
+		t.Error("after --remove in one docker config, europe-docker.pkg.dev (still routed by another) lost its bound identity")
+	}
+	r = cmdsMustRun(t, e, "", "configure-docker", "--remove", "--registries", "europe-docker.pkg.dev", "--forget-bindings")
 	if !strings.Contains(r.Stderr, "forgot the binding of europe-docker.pkg.dev") {
-		t.Errorf("--remove does not say it dropped the binding:\n%s", r.Stderr)
+		t.Errorf("--remove --forget-bindings does not say it dropped the binding:\n%s", r.Stderr)
 	}
 	if tok := cmdsGet(t, e, "europe-docker.pkg.dev"); tok != gcr {
-		t.Errorf("after --remove europe-docker.pkg.dev did not get the default identity's token")
+		t.Errorf("after --forget-bindings europe-docker.pkg.dev did not get the default identity's token")
 	}
 	issued("asia-docker.pkg.dev (still bound)", cmdsGet(t, e, "asia-docker.pkg.dev"), audience, "sts", "")
 }
