@@ -359,7 +359,7 @@ func TestCacheUnusableDirStillGets(t *testing.T) {
 		}},
 		{"chmod_0500", func(t *testing.T, e *Env) {
 			if os.Geteuid() == 0 {
-				t.Skip("root ignores directory permissions; the other cases cover this")
+				t.Skip("SKIP: root ignores directory permissions; the other cases cover this")
 			}
 			if err := os.MkdirAll(cacheDir(e), 0o700); err != nil {
 				t.Fatal(err)
@@ -371,7 +371,7 @@ func TestCacheUnusableDirStillGets(t *testing.T) {
 		}},
 		{"chmod_0000_entries", func(t *testing.T, e *Env) {
 			if os.Geteuid() == 0 {
-				t.Skip("root ignores file permissions")
+				t.Skip("SKIP: root ignores file permissions; the other cases cover this")
 			}
 			cacheGet(t, e, "gcr.io")
 			for _, f := range cacheFiles(t, e) {

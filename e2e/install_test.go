@@ -290,7 +290,7 @@ func instMake(t *testing.T, dir string, args ...string) string {
 func TestInstallMake(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
+		t.Skip("SKIP: make is not installed")
 	}
 	dir := instCopyTree(t)
 

@@ -678,7 +678,7 @@ func TestProtoTerminalHint(t *testing.T) {
 
 	script, err := exec.LookPath("script")
 	if err != nil {
-		t.Skip("util-linux `script` is not installed, so no pseudo-terminal can be given to the binary")
+		t.Skip("SKIP: util-linux `script` is not installed, so no pseudo-terminal can be given to the binary")
 	}
 	// script runs the helper on a pseudo-terminal; its own stdin (/dev/null)
 	// ends at once, which the terminal passes on as end of input.

@@ -70,7 +70,7 @@ func relFiles(t *testing.T, dir string) map[string][]byte {
 func TestReleaseArtifacts(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
+		t.Skip("SKIP: make is not installed")
 	}
 	repo := verRepo(t, relCommitTime.Format(time.RFC3339))
 	verGit(t, repo, "", "tag", "v1.2.3")

@@ -56,7 +56,7 @@ func verVersion(t *testing.T, dir string) string {
 func TestVersionFromGit(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
+		t.Skip("SKIP: make is not installed")
 	}
 	dir := verRepo(t, "2026-12-03T09:30:00+01:00")
 	h := verGit(t, dir, "", "rev-parse", "HEAD")[:12]
