@@ -158,3 +158,23 @@ func TestImpersonationErrorNamesSourceOnce(t *testing.T) {
 		})
 	}
 }
+
+// A keyless CI job whose ID-token endpoint cannot be reached says so as
+// the token endpoint's failures do, and doctor does not blame the
+// credential.
+func TestKeylessCIUnreachableIDTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	w := newCIWorld(t, fake.GitHubActions)
+	w.e.Set("ACTIONS_ID_TOKEN_REQUEST_URL", "http://"+fake.RefusedHost(t)+"/_apis/token?api-version=2.0")
+	w.e.Set("DOCKER_CREDENTIAL_GCP_NO_CACHE", "1")
+	r := badRun(t, w.e, []byte("gcr.io\n"), "get")
+	badAssertOneLine(t, r, true, "ID-token endpoint: cannot reach http://127.0.0.1:", "refused the connection", "check that address")
+	ciNoSecrets(t, w, r)
+	if strings.Contains(r.Stdout, "dial tcp") || strings.Contains(r.Stdout, "api-version") {
+		t.Errorf("the error shows Go's dial error or the request URL: %q", r.Stdout)
+	}
+	d := badRun(t, w.e, nil, "doctor")
+	if d.Code != 1 || strings.Contains(d.Stdout+d.Stderr, adviceFixSource) {
+		t.Errorf("doctor: exit %d, and says %q after an unreachable endpoint:\n%s%s", d.Code, adviceFixSource, d.Stdout, d.Stderr)
+	}
+}

@@ -514,6 +514,9 @@ func requestIDToken(req *http.Request, ci, requestToken, advice string, answer a
 	secrets := []string{requestToken}
 	resp, err := tokenHTTPClient.Do(req)
 	if err != nil {
+		if explained := answerOrReachError(err); explained != err {
+			return "", fmt.Errorf("%s's ID-token endpoint: %w", ci, explained)
+		}
 		return "", fmt.Errorf("cannot reach %s's ID-token endpoint: %s", ci, oneLine(redact(err.Error(), secrets)))
 	}
 	defer resp.Body.Close()
@@ -522,17 +525,15 @@ func requestIDToken(req *http.Request, ci, requestToken, advice string, answer a
 		return "", fmt.Errorf("reading %s's ID-token answer: %w", ci, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		msg := fmt.Sprintf("%s refused the ID token request: HTTP %d", ci, resp.StatusCode)
+		detail := answerDetail([]byte(redact(string(body), secrets)))
 		if !refusal(resp.StatusCode) {
-			msg = fmt.Sprintf("%s's ID-token endpoint %s (HTTP %d)", ci, failureClass(resp.StatusCode), resp.StatusCode)
+			return "", &statusError{status: resp.StatusCode, msg: failingAnswer(ci+"'s ID-token endpoint", resp.StatusCode, detail)}
 		}
-		if detail := oneLine(redact(string(body), secrets)); detail != "" {
+		msg := fmt.Sprintf("%s refused the ID token request: HTTP %d", ci, resp.StatusCode)
+		if detail != "" {
 			msg += ": " + detail
 		}
-		if refusal(resp.StatusCode) {
-			msg += ": " + advice
-		}
-		return "", &statusError{status: resp.StatusCode, msg: msg}
+		return "", &statusError{status: resp.StatusCode, msg: msg + ": " + advice}
 	}
 	if err := json.Unmarshal(body, answer); err != nil {
 		return "", fmt.Errorf("unreadable answer from %s's ID-token endpoint: %v", ci, jsonProblem(err, body))
