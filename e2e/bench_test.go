@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -189,4 +192,76 @@ func BenchmarkProcessTimings(b *testing.B) {
 	if ciRequests != 0 {
 		b.Errorf("warm gets in a keyless CI job made %.2f requests each, want 0", ciRequests)
 	}
+}
+
+// benchHelloWorld builds a static hello-world Go program the way TestMain
+// builds the helper: the floor any Go binary's start-up pays.
+func benchHelloWorld(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	for name, data := range map[string]string{
+		"go.mod":  "module hello\n\ngo 1.26\n",
+		"main.go": "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello, world\") }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "hello")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=off", "GOTOOLCHAIN=local")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building hello world: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// BenchmarkStartup is what every command pays before doing anything:
+// interleaved pairs of `version` and a static hello-world Go binary, run
+// the same way in the same environment, reported as medians and their
+// ratio (SPEC §7: ≤1.4; package-level work waits for first use). The CPU
+// time each process used is reported too: on a loaded machine, wall time
+// also counts the wait for a core, which grows with the work done.
+func BenchmarkStartup(b *testing.B) {
+	e := NewEnv(b)
+	hello := benchHelloWorld(b)
+	// run returns the wall and CPU (user+system) time of one process.
+	run := func(name string, args ...string) (wall, cpu time.Duration) {
+		c := e.Command(name, args...)
+		start := time.Now()
+		if out, err := c.CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return time.Since(start), c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+	}
+	run(binary, "version")
+	run(hello)
+	var versions, hellos, versionCPUs, helloCPUs []time.Duration
+	for b.Loop() {
+		// Alternate which runs first, so neither always follows the other.
+		order := []bool{true, false}
+		if len(versions)%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, isVersion := range order {
+			if isVersion {
+				wall, cpu := run(binary, "version")
+				versions, versionCPUs = append(versions, wall), append(versionCPUs, cpu)
+			} else {
+				wall, cpu := run(hello)
+				hellos, helloCPUs = append(hellos, wall), append(helloCPUs, cpu)
+			}
+		}
+	}
+	version, floor := benchMedian(versions), benchMedian(hellos)
+	versionCPU, floorCPU := benchMedian(versionCPUs), benchMedian(helloCPUs)
+	ratio, cpuRatio := float64(version)/float64(floor), float64(versionCPU)/float64(floorCPU)
+	b.ReportMetric(benchMs(version), "version-ms")
+	b.ReportMetric(benchMs(floor), "hello-world-ms")
+	b.ReportMetric(ratio, "version/hello-world")
+	b.ReportMetric(cpuRatio, "cpu-version/hello-world")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%d interleaved pairs: version median %v, static hello-world median %v: ratio %.2f (bar ≤1.40); CPU time medians %v and %v: ratio %.2f",
+		len(versions), version, floor, ratio, versionCPU, floorCPU, cpuRatio)
 }

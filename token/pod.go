@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +25,7 @@ const defaultSTSEndpoint = "https://sts.googleapis.com/v1/token"
 const subjectTokenTypeJWT = "urn:ietf:params:oauth:token-type:jwt"
 
 // providerPattern is a workload identity pool provider's full resource name.
-var providerPattern = regexp.MustCompile(`^//iam\.googleapis\.com/(projects/[0-9]+/locations/global/workloadIdentityPools/[a-z0-9-]+)/providers/[a-z0-9-]+$`)
+var providerPattern = lazyRegexp(`^//iam\.googleapis\.com/(projects/[0-9]+/locations/global/workloadIdentityPools/[a-z0-9-]+)/providers/[a-z0-9-]+$`)
 
 // PodExchange is what the kubelet tells us about a pod, and where to
 // exchange it.
@@ -43,7 +42,7 @@ type PodExchange struct {
 
 // CheckProvider checks the shape of a workload identity pool provider name.
 func CheckProvider(provider string) error {
-	if !providerPattern.MatchString(provider) {
+	if !providerPattern().MatchString(provider) {
 		return fmt.Errorf("workload identity provider %q is not //iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER", provider)
 	}
 	return nil
@@ -67,7 +66,7 @@ func PodCredential(ctx context.Context, ex PodExchange) (*Credential, error) {
 		return nil, err
 	}
 	scopes := scopesOrDefault(ex.Scopes)
-	pool := providerPattern.FindStringSubmatch(ex.Provider)[1]
+	pool := providerPattern().FindStringSubmatch(ex.Provider)[1]
 	source := fmt.Sprintf("the pod's service-account token (%s) exchanged at STS for %s", sa.name(), ex.Provider)
 	ts := &stsTokenSource{
 		secret: ex.SubjectToken,
@@ -107,7 +106,7 @@ type stsTokenSource struct {
 }
 
 // stsStatus finds the HTTP status in x/oauth2's STS error text.
-var stsStatus = regexp.MustCompile(`(?s)status code ([0-9]{3}): (.*)`)
+var stsStatus = lazyRegexp(`(?s)status code ([0-9]{3}): (.*)`)
 
 func (s *stsTokenSource) Token() (*oauth2.Token, error) {
 	ts, err := s.build()
@@ -119,7 +118,7 @@ func (s *stsTokenSource) Token() (*oauth2.Token, error) {
 	}
 	// Redact before oneLine shortens it: a cut token would escape redact.
 	msg := redact(err.Error(), []string{s.secret})
-	m := stsStatus.FindStringSubmatch(msg)
+	m := stsStatus().FindStringSubmatch(msg)
 	if m == nil {
 		if explained := explainAnswer(msg); explained != "" {
 			return nil, &mintError{msg: "the token exchange failed: " + explained, err: err}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // redactedMark replaces whatever redact removes.
@@ -23,13 +24,13 @@ const minSecretFragment = 12
 // an endpoint echoes back: access tokens (ya29.), refresh tokens (1//,
 // raw or URL-escaped), JWTs and OAuth client secrets (GOCSPX-, in any
 // case, as a host name normalizer lowers it).
-var secretPatterns = regexp.MustCompile(`ya29\.[0-9A-Za-z_.\-]{8,}` +
+var secretPatterns = lazyRegexp(`ya29\.[0-9A-Za-z_.\-]{8,}` +
 	`|eyJ[0-9A-Za-z_\-]{4,}\.[0-9A-Za-z_\-]{4,}\.[0-9A-Za-z_\-]*` +
 	`|(?i:GOCSPX-)[0-9A-Za-z_\-]{8,}`)
 
 // refreshTokenPattern is a refresh token, "1//" raw or URL-escaped, after a
 // character that cannot be part of a host or path (so "127.0.0.1//x" is left).
-var refreshTokenPattern = regexp.MustCompile(`(^|[^0-9A-Za-z.:/%])1(?://|%2[Ff]%2[Ff])[0-9A-Za-z_\-]{8,}`)
+var refreshTokenPattern = lazyRegexp(`(^|[^0-9A-Za-z.:/%])1(?://|%2[Ff]%2[Ff])[0-9A-Za-z_\-]{8,}`)
 
 // redact removes secrets from s, which may quote a server's answer that
 // echoes our request: every secret, and every line of a multi-line secret
@@ -45,8 +46,8 @@ func redact(s string, secrets []string) string {
 		s = strings.ReplaceAll(s, f, redactedMark)
 	}
 	s = redactFragments(s, forms)
-	s = refreshTokenPattern.ReplaceAllString(s, "${1}"+redactedMark)
-	return secretPatterns.ReplaceAllString(s, redactedMark)
+	s = refreshTokenPattern().ReplaceAllString(s, "${1}"+redactedMark)
+	return secretPatterns().ReplaceAllString(s, redactedMark)
 }
 
 // secretForms lists the texts to remove for secrets, longest first, so a
@@ -93,12 +94,12 @@ func jsonEscape(s string, escapeHTML bool) string {
 }
 
 // percentEscape is one %XX escape.
-var percentEscape = regexp.MustCompile(`%[0-9A-F]{2}`)
+var percentEscape = lazyRegexp(`%[0-9A-F]{2}`)
 
 // lowerEscapes is s with its percent escapes in lower case, as some
 // servers re-encode what they echo.
 func lowerEscapes(s string) string {
-	return percentEscape.ReplaceAllStringFunc(s, strings.ToLower)
+	return percentEscape().ReplaceAllStringFunc(s, strings.ToLower)
 }
 
 // redactFragments replaces every run of s made of windows of
@@ -149,3 +150,9 @@ func redactFragments(s string, forms []string) string {
 // secret (the trace's error lines): secrets are the ones the caller
 // knows of; token and JWT shapes go whatever the list.
 func Redact(s string, secrets ...string) string { return redact(s, secrets) }
+
+// lazyRegexp compiles expr on first use, not at start-up, which every
+// command (get included) would pay for patterns it may never use.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
