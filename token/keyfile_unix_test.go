@@ -71,6 +71,18 @@ func TestCredentialFileOthersCanWrite(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ID token file", func(t *testing.T) {
+		// The job's ID token decides which identity STS hands tokens to.
+		isolateEnv(t)
+		path := writeTestFile(t, "id-token", []byte("eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln"))
+		if err := os.Chmod(path, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv(EnvIDTokenFile, path)
+		if _, err := findIDToken(testProvider); err == nil || !strings.Contains(err.Error(), "refusing the credential file "+path) {
+			t.Errorf("a world-writable %s: %v, want refused naming it", EnvIDTokenFile, err)
+		}
+	})
 	t.Run("another user's", func(t *testing.T) {
 		if os.Geteuid() != 0 {
 			t.Skip("SKIP: giving a file to another user needs root; the mode checks run without it")
