@@ -24,8 +24,8 @@ type buildkitd struct {
 	log  string
 }
 
-// startBuildkitd starts buildkitd as root with the OCI worker (crun as its
-// runtime, host networking, the native snapshotter, which needs no overlay
+// startBuildkitd starts buildkitd as root with the OCI worker (runc as its
+// runtime: Debian 12's crun 1.8 lacks the `run --keep` BuildKit 0.32 uses, host networking, the native snapshotter, which needs no overlay
 // or fuse), trusting plain HTTP for the loopback registries httpHosts, and
 // stops it when t ends. The daemon gets an empty environment of its own:
 // credentials reach it only through the client's session, as in CI.
@@ -34,7 +34,7 @@ func startBuildkitd(t *testing.T, httpHosts ...string) *buildkitd {
 	if os.Geteuid() != 0 {
 		unavailable(t, "buildkitd with the OCI worker runs as root here and this test is not root")
 	}
-	runtime := requireTool(t, "crun", "apt-get install crun; .ci/run does")
+	runtime := requireTool(t, "runc", "apt-get install runc; .ci/run does")
 	// A short path: a unix socket's path is limited to 107 bytes.
 	dir, err := os.MkdirTemp("", "bkd-")
 	if err != nil {

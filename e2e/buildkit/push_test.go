@@ -41,8 +41,10 @@ const (
 	inspector    = "inspector@test.iam.gserviceaccount.com"
 )
 
-// dockerfile needs no runtime: FROM scratch and COPY run inside buildkitd.
-const dockerfile = "FROM scratch\nCOPY hello.txt /hello.txt\n"
+// dockerfile builds from scratch and runs one step in a container (the
+// static helper binary, the only program the image has), so buildkitd's
+// OCI worker really executes something.
+const dockerfile = "FROM scratch\nCOPY docker-credential-gcp /bin/\nRUN [\"/bin/docker-credential-gcp\", \"version\"]\n"
 
 // guard is the registries' check of Basic credentials, shared by both
 // registries: oauth2accesstoken and an unexpired token the fake IAM
@@ -150,8 +152,12 @@ func newWorld(t *testing.T) *world {
 	if err := os.MkdirAll(w.contextDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for file, content := range map[string]string{"Dockerfile": dockerfile, "hello.txt": "hello from buildkit\n"} {
-		if err := os.WriteFile(filepath.Join(w.contextDir, file), []byte(content), 0o600); err != nil {
+	helper, err := os.ReadFile(tools.helper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, content := range map[string][]byte{"Dockerfile": []byte(dockerfile), "docker-credential-gcp": helper} {
+		if err := os.WriteFile(filepath.Join(w.contextDir, file), content, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
