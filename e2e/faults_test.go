@@ -25,7 +25,8 @@ const (
 	faultSA = "builder@p.iam.gserviceaccount.com"
 	// faultGetLimit is what a whole get process may take when the token
 	// endpoint hangs: it must have answered and exited within 30 s of its
-	// start (helper.getBudget is 29 s from the process's start).
+	// start (helper.getBudget is 25 s from the process's start, leaving
+	// room for exec and exit on a loaded machine).
 	faultGetLimit = 30 * time.Second
 )
 

@@ -46,10 +46,12 @@ const (
 )
 
 const (
-	// getBudget bounds a whole get process, measured from its start (see
+	// getBudget bounds a whole get process, measured from when New ran (see
 	// Helper.started): a hanging endpoint must not keep docker waiting 30 s
 	// or more, and after the deadline the process still reports and exits.
-	getBudget = 29 * time.Second
+	// The 5 s left over are for exec, start-up and exit, which a loaded
+	// machine stretches past a second.
+	getBudget = 25 * time.Second
 	// eraseTimeout bounds the source lookups Delete does to drop caches.
 	eraseTimeout = 10 * time.Second
 	// storedTokenLife is how long a stored access token is served (SPEC §3).

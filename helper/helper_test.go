@@ -619,8 +619,8 @@ func (hangingSource) Find(ctx context.Context) (*token.Credential, error) {
 // report and exit.
 func TestGetDeadlineCountsFromProcessStart(t *testing.T) {
 	isolate(t)
-	if getBudget >= 30*time.Second-500*time.Millisecond {
-		t.Fatalf("getBudget %v leaves no time to report and exit within 30 s", getBudget)
+	if getBudget > 25*time.Second {
+		t.Fatalf("getBudget %v leaves under 5 s to start, report and exit within 30 s on a loaded machine", getBudget)
 	}
 	h := newTestHelper(t, hangingSource{})
 	h.started = time.Now().Add(-getBudget + 300*time.Millisecond)
