@@ -32,6 +32,10 @@ type Config struct {
 	// SelfSignedJWT makes service-account keys sign their own JWT access
 	// tokens instead of asking Google's token endpoint.
 	SelfSignedJWT bool `json:"self_signed_jwt,omitempty"`
+	// Log is where every call appends one JSON line of trace: an absolute
+	// file path or "stderr" (configure-docker --log); "" traces nothing
+	// unless DOCKER_CREDENTIAL_GCP_LOG says otherwise.
+	Log string `json:"log,omitempty"`
 }
 
 // Binding is the identity one registry host uses instead of the default

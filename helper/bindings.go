@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/config"
+	"github.com/docker-credential-gcp/docker-credential-gcp/token"
 )
 
 // This file is the one home of per-registry identity (SPEC §3): which
@@ -48,6 +49,17 @@ func (b Binding) String() string {
 
 // Bindings are the bindings in force, by normalized host.
 type Bindings map[string]Binding
+
+// Used describes the binding of host that cred came through, or "" when
+// host has none or a credential stored for host won, which comes before
+// any binding.
+func (b Bindings) Used(host string, cred *token.Credential) string {
+	binding, ok := b[host]
+	if !ok || cred == nil || strings.HasPrefix(cred.Source, storedSourcePrefix) {
+		return ""
+	}
+	return binding.String()
+}
 
 // loadBindings merges the bindings recorded in the settings file with
 // those of DOCKER_CREDENTIAL_GCP_BINDINGS, which win host by host. Every

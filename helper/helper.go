@@ -78,6 +78,10 @@ type Helper struct {
 	// SelfSignedJWT makes a service-account key (not impersonated) sign
 	// its own JWT access tokens: no token endpoint request at all.
 	SelfSignedJWT bool
+	// TraceLog is where configure-docker --log asked every call's trace
+	// line to go ("" for nowhere); package trace decides, with the
+	// environment, where it goes.
+	TraceLog string
 
 	// Warnings say what New ignored and why (a config dir not private to
 	// the user), one line each, for the caller to print on stderr.
@@ -125,6 +129,7 @@ func New() (*Helper, error) {
 		KeyFile:       cfg.KeyFile,
 		Scopes:        []string{token.CloudPlatformScope},
 		SelfSignedJWT: selfSigned,
+		TraceLog:      cfg.Log,
 		Store:         settings.store,
 		Warnings:      settings.warnings,
 		noStore:       settings.noStore,
@@ -169,20 +174,46 @@ func cacheDisabled(v string) bool {
 // hosts with no credential source get the protocol's not-found error, so
 // docker carries on anonymously.
 func (h *Helper) Get(serverURL string) (string, string, error) {
-	host, ok := h.Policy.Allows(serverURL)
-	if !ok {
-		return "", "", credentials.NewErrCredentialsNotFound()
+	a, err := h.Answer(context.Background(), serverURL)
+	if err != nil {
+		return "", "", err
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), h.getDeadline())
+	return UsernameAccessToken, a.Token.AccessToken, nil
+}
+
+// Answer is what Get found for one server URL, for a caller that records
+// it (the trace): Get's token, and where it came from.
+type Answer struct {
+	// Host is the server URL's host, normalized; "" when it has none.
+	Host string
+	// Ours is true when the policy lets Host have a token.
+	Ours bool
+	// Token is the token handed out; nil on error.
+	Token *oauth2.Token
+	// Credential is the credential that served Token.
+	Credential *token.Credential
+}
+
+// Answer is Get under ctx (within Get's own deadline), saying where its
+// token came from. Its errors are Get's: the protocol's not-found error
+// for a host outside the policy or without credentials, else one line.
+func (h *Helper) Answer(ctx context.Context, serverURL string) (Answer, error) {
+	var a Answer
+	a.Host, a.Ours = h.Policy.Allows(serverURL)
+	if !a.Ours {
+		return a, credentials.NewErrCredentialsNotFound()
+	}
+	ctx, cancel := context.WithDeadline(ctx, h.getDeadline())
 	defer cancel()
-	tok, _, err := h.Token(ctx, host)
+	tok, cred, err := h.Token(ctx, a.Host)
 	if errors.Is(err, token.ErrNoCredentials) {
-		return "", "", credentials.NewErrCredentialsNotFound()
+		return a, credentials.NewErrCredentialsNotFound()
 	}
 	if err != nil {
-		return "", "", oneLine(err)
+		return a, oneLine(err)
 	}
-	return UsernameAccessToken, tok.AccessToken, nil
+	a.Token, a.Credential = tok, cred
+	return a, nil
 }
 
 // getDeadline is when Get must have its answer: getBudget after the
@@ -411,8 +442,11 @@ type storedSource struct {
 	host string
 }
 
+// storedSourcePrefix starts the name of every stored credential's source.
+const storedSourcePrefix = "credential stored for "
+
 func (s *storedSource) Name() string {
-	return "credential stored for " + s.host
+	return storedSourcePrefix + s.host
 }
 
 func (s *storedSource) Find(ctx context.Context) (*token.Credential, error) {
@@ -429,7 +463,7 @@ func (s *storedSource) Find(ctx context.Context) (*token.Credential, error) {
 	if !ok {
 		return nil, token.NotFound("nothing stored with docker login")
 	}
-	name := fmt.Sprintf("credential stored for %s (%s)", s.host, e.Username)
+	name := fmt.Sprintf("%s%s (%s)", storedSourcePrefix, s.host, e.Username)
 	switch e.Username {
 	case UsernameJSONKey:
 		return token.FromJSON(name, []byte(e.Secret), s.h.Scopes).Find(ctx)
