@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/cmd"
+	"github.com/docker-credential-gcp/docker-credential-gcp/trace"
 )
 
 // commands maps each command for people to its implementation.
@@ -97,10 +98,12 @@ func serveProtocol(action string, stdio cmd.IO) int {
 		}
 		fmt.Fprintf(stdio.Err, "docker-credential-gcp %s: reading the %s from stdin\n", action, what)
 	}
+	call := trace.Start(action)
 	h, err := cmd.NewHelper(action, stdio.Err)
 	if err == nil {
-		err = describeInputError(action, credentials.HandleCommand(h, action, capInput(stdio.In, action), stdio.Out))
+		err = describeInputError(action, credentials.HandleCommand(cmd.TracedHelper(h, call), action, capInput(stdio.In, action), stdio.Out))
 	}
+	call.End(err, stdio.Err)
 	if err != nil {
 		fmt.Fprintln(stdio.Out, oneLine(err))
 		return 1

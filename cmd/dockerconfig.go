@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
+	"github.com/docker-credential-gcp/docker-credential-gcp/trace"
 )
 
 const dockerConfigUsage = `Usage: docker-credential-gcp dockerconfig [--registries HOST,...] [--output FILE [--refresh]]
@@ -78,10 +79,16 @@ func DockerConfig(args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	render := func(ctx context.Context) ([]byte, time.Time, error) {
-		ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	// Each render is a call of its own in the trace: --refresh renders
+	// again and again.
+	render := func(ctx context.Context) (data []byte, expiry time.Time, err error) {
+		call := trace.Start("dockerconfig")
+		call.Recorded(h.TraceLog)
+		call.Host(hosts...)
+		defer func() { call.End(err, stdio.Err) }()
+		ctx, cancel := context.WithTimeout(call.Context(ctx), commandTimeout)
 		defer cancel()
-		return renderDockerConfig(ctx, h, hosts)
+		return renderDockerConfig(ctx, h, hosts, call)
 	}
 
 	if *output == "" {
@@ -112,12 +119,13 @@ func checkOutputFile(path string) error {
 
 // renderDockerConfig gets a token for each host (see tokensForHosts) and
 // returns the config.json text and the earliest expiry among the tokens
-// (zero when none said).
-func renderDockerConfig(ctx context.Context, h *helper.Helper, hosts []string) ([]byte, time.Time, error) {
+// (zero when none said), telling call where they came from.
+func renderDockerConfig(ctx context.Context, h *helper.Helper, hosts []string, call *trace.Call) ([]byte, time.Time, error) {
 	tokens, err := tokensForHosts(ctx, h, hosts)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	traceTokens(call, h, tokens)
 	cfg := dockerConfigJSON{Auths: make(map[string]dockerConfigAuth, len(tokens))}
 	var expiry time.Time
 	for _, t := range tokens {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
+	"github.com/docker-credential-gcp/docker-credential-gcp/trace"
 )
 
 const (
@@ -119,7 +120,7 @@ func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	return serveDroneRegistry(ctx, ln, secret, &dronePlugin{helper: h, hosts: served, log: log}, log)
+	return serveDroneRegistry(ctx, ln, secret, &dronePlugin{helper: h, hosts: served, log: log, warn: stdio.Err}, log)
 }
 
 // droneSecret reads the shared secret from file (trimmed) or DRONE_SECRET
@@ -323,15 +324,23 @@ type dronePlugin struct {
 	helper *helper.Helper
 	hosts  []string
 	log    *slog.Logger
+	warn   io.Writer // gets the trace's lines for stderr and its warning
 }
 
 // List returns oauth2accesstoken logins for the served hosts. An error makes
 // Drone pull without credentials, so public images still work.
-func (p *dronePlugin) List(ctx context.Context, req *registry.Request) ([]*drone.Registry, error) {
-	ctx, cancel := context.WithTimeout(ctx, droneTokenTimeout)
+func (p *dronePlugin) List(ctx context.Context, req *registry.Request) (_ []*drone.Registry, err error) {
+	call := trace.Start("drone-registry")
+	call.Recorded(p.helper.TraceLog)
+	call.Host(p.hosts...)
+	call.Attr("repo", req.Repo.Slug)
+	call.Attr("build", req.Build.Number)
+	defer func() { call.End(err, p.warn) }()
+	ctx, cancel := context.WithTimeout(call.Context(ctx), droneTokenTimeout)
 	defer cancel()
 	logArgs := []any{"repo", req.Repo.Slug, "build", req.Build.Number, "hosts", strings.Join(p.hosts, ",")}
 	tokens, err := tokensForHosts(ctx, p.helper, p.hosts)
+	traceTokens(call, p.helper, tokens)
 	if err != nil {
 		p.log.Error("registry request failed", append(logArgs, "err", err)...)
 		return nil, err

@@ -37,23 +37,24 @@ func (o *kubeletPodOptions) check() error {
 	return nil
 }
 
-// kubeletToken is the token for one request: the pod's own identity when
-// the kubelet sent its service-account token, else the node's credential.
-func kubeletToken(ctx context.Context, h *helper.Helper, host string, req *kubeletRequest, pod kubeletPodOptions) (*oauth2.Token, error) {
+// kubeletToken is the token for one request, and the credential that
+// served it: the pod's own identity when the kubelet sent its
+// service-account token, else the node's credential.
+func kubeletToken(ctx context.Context, h *helper.Helper, host string, req *kubeletRequest, pod kubeletPodOptions) (*oauth2.Token, *token.Credential, error) {
 	if req.ServiceAccountToken == "" {
-		tok, _, err := h.Token(ctx, host)
+		tok, cred, err := h.Token(ctx, host)
 		if err != nil {
-			return nil, fmt.Errorf("getting a token for %s: %w", host, err)
+			return nil, nil, fmt.Errorf("getting a token for %s: %w", host, err)
 		}
-		return tok, nil
+		return tok, cred, nil
 	}
 	if pod.provider == "" {
-		return nil, fmt.Errorf("the kubelet sent the pod's service-account token, but no workload identity provider is configured: set --workload-identity-provider (or %s) in the provider's args (or env), or remove tokenAttributes from the CredentialProviderConfig to pull with the node's identity", envWorkloadIdentityProvider)
+		return nil, nil, fmt.Errorf("the kubelet sent the pod's service-account token, but no workload identity provider is configured: set --workload-identity-provider (or %s) in the provider's args (or env), or remove tokenAttributes from the CredentialProviderConfig to pull with the node's identity", envWorkloadIdentityProvider)
 	}
 	target := strings.TrimSpace(req.ServiceAccountAnnotations[pod.annotationKey])
-	tok, _, err := h.PodToken(ctx, token.PodExchange{Provider: pod.provider, SubjectToken: req.ServiceAccountToken}, target)
+	tok, cred, err := h.PodToken(ctx, token.PodExchange{Provider: pod.provider, SubjectToken: req.ServiceAccountToken}, target)
 	if err != nil {
-		return nil, fmt.Errorf("getting a token for %s as the pod's identity: %w", host, err)
+		return nil, nil, fmt.Errorf("getting a token for %s as the pod's identity: %w", host, err)
 	}
-	return tok, nil
+	return tok, cred, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/jsonpos"
+	"github.com/docker-credential-gcp/docker-credential-gcp/trace"
 )
 
 // The kubelet image credential provider API, credentialprovider.kubelet.k8s.io/v1
@@ -97,7 +98,7 @@ Flags:
 
 // KubeletCredentialProvider is the kubelet's exec plugin, so nodes outside
 // GKE pull from gcr.io and *.pkg.dev without a long-lived pull secret.
-func KubeletCredentialProvider(args []string, stdio IO) error {
+func KubeletCredentialProvider(args []string, stdio IO) (err error) {
 	flags := newFlags("kubelet-credential-provider", kubeletUsage, stdio)
 	var pod kubeletPodOptions
 	flags.StringVar(&pod.provider, "workload-identity-provider", os.Getenv(envWorkloadIdentityProvider),
@@ -115,11 +116,13 @@ func KubeletCredentialProvider(args []string, stdio IO) error {
 	ctx, cancel := context.WithTimeout(ctx, kubeletTimeout)
 	defer cancel()
 
+	call := trace.Start("kubelet-credential-provider")
+	defer func() { call.End(err, stdio.Err) }()
 	req, err := readKubeletRequest(stdio.In)
 	if err != nil {
 		return err
 	}
-	resp, err := answerKubelet(ctx, req, pod, stdio.Err)
+	resp, err := answerKubelet(call.Context(ctx), req, pod, stdio.Err, call)
 	if err != nil {
 		return err
 	}
@@ -161,26 +164,34 @@ func readKubeletRequest(r io.Reader) (*kubeletRequest, error) {
 }
 
 // answerKubelet returns auth for the image's registry when the host policy
-// allows it, and an empty auth (minting nothing) otherwise.
-func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptions, warn io.Writer) (*kubeletResponse, error) {
+// allows it, and an empty auth (minting nothing) otherwise, telling call
+// what it did.
+func answerKubelet(ctx context.Context, req *kubeletRequest, pod kubeletPodOptions, warn io.Writer, call *trace.Call) (*kubeletResponse, error) {
 	resp := &kubeletResponse{
 		APIVersion:   kubeletAPIVersion,
 		Kind:         kubeletResponseKind,
 		CacheKeyType: kubeletCacheKeyRegistry,
 		Auth:         map[string]kubeletAuthConfig{},
 	}
+	call.Secret(req.ServiceAccountToken)
 	host, key, ok := imageHost(req.Image)
+	call.Host(host)
 	if !ok {
+		call.Outcome(trace.NotOurs)
 		return resp, nil
 	}
 	h, err := NewHelper("kubelet-credential-provider", warn)
 	if err != nil {
 		return nil, err
 	}
+	call.Recorded(h.TraceLog)
 	if _, ok := h.Policy.Allows(host); !ok {
+		call.Outcome(trace.NotOurs)
 		return resp, nil
 	}
-	tok, err := kubeletToken(ctx, h, host, req, pod)
+	tok, cred, err := kubeletToken(ctx, h, host, req, pod)
+	call.Credential(cred, h.Bindings.Used(host, cred))
+	call.Token(tok)
 	if err != nil {
 		return nil, err
 	}

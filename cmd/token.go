@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
+	"github.com/docker-credential-gcp/docker-credential-gcp/trace"
 )
 
 // ErrNoCredentials is what a person sees when no credential source exists:
@@ -62,7 +63,7 @@ type tokenJSON struct {
 
 // Token is the `token` (alias `print-access-token`) command: it prints an
 // access token and a newline, or as JSON with its expiry.
-func Token(args []string, stdio IO) error {
+func Token(args []string, stdio IO) (err error) {
 	fs := newFlags("token", tokenUsage, stdio)
 	registry := registryFlag(fs, "registry `HOST` whose credential to use (a credential stored for it, then its binding, wins)")
 	format := fs.String("format", "text", "output `FORMAT`: text (the token alone) or json (token, type and expiry)")
@@ -78,26 +79,35 @@ func Token(args []string, stdio IO) error {
 	}
 	var m time.Duration
 	if fs.Changed("min-lifetime") {
-		var err error
 		if m, err = token.ParseMinLifetime(*minLifetime); err != nil {
 			return fmt.Errorf("--min-lifetime: %w", err)
 		}
 	}
 
+	call := trace.Start("token")
+	defer func() { call.End(err, stdio.Err) }()
 	h, err := NewHelper("token", stdio.Err)
 	if err != nil {
 		return err
 	}
+	call.Recorded(h.TraceLog)
 	if m != 0 && h.Cache != nil {
 		h.Cache.SetMinLifetime(m)
 	}
 	host, err := allowedRegistry(h, *registry)
 	if err != nil {
+		if parsed, perr := helper.ParseHost(*registry); perr == nil {
+			call.Host(parsed)
+			call.Outcome(trace.NotOurs)
+		}
 		return fmt.Errorf("--registry: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	call.Host(host)
+	ctx, cancel := context.WithTimeout(call.Context(context.Background()), commandTimeout)
 	defer cancel()
-	tok, _, err := h.Token(ctx, host)
+	tok, cred, err := h.Token(ctx, host)
+	call.Credential(cred, h.Bindings.Used(host, cred))
+	call.Token(tok)
 	if err != nil {
 		return explainTokenError(err)
 	}
@@ -191,6 +201,18 @@ func tokensForHosts(ctx context.Context, h *helper.Helper, hosts []string) ([]ho
 		out = append(out, hostToken{host: host, token: tok, cred: cred})
 	}
 	return out, nil
+}
+
+// traceTokens tells call which credential served tokens (the first
+// host's) and when they expire (the earliest).
+func traceTokens(call *trace.Call, h *helper.Helper, tokens []hostToken) {
+	if len(tokens) == 0 {
+		return
+	}
+	call.Credential(tokens[0].cred, h.Bindings.Used(tokens[0].host, tokens[0].cred))
+	for _, t := range tokens {
+		call.Token(t.token)
+	}
 }
 
 // explainTokenError turns "no credentials anywhere" into ErrNoCredentials,

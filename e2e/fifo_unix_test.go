@@ -22,3 +22,12 @@ func mkfifo(t *testing.T, path string) {
 		t.Skipf("SKIP: cannot make a FIFO here: %v", err)
 	}
 }
+
+// traceMkfifo makes a FIFO at path.
+func traceMkfifo(path string) error { return syscall.Mkfifo(path, 0o600) }
+
+// traceOpenReader opens the FIFO at path for reading without waiting for
+// a writer, so a writer's open does not block on our account.
+func traceOpenReader(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+}
