@@ -12,11 +12,13 @@ import (
 	"github.com/docker-credential-gcp/docker-credential-gcp/dockerconfig"
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/token"
+	"github.com/docker-credential-gcp/docker-credential-gcp/trace"
 )
 
 const configureDockerUsage = `Usage: docker-credential-gcp configure-docker [--registries HOST,...] [--all-regions]
            [--key-file PATH] [--bind-credentials PATH] [--bind-impersonate SA_EMAIL]
-           [--self-signed-jwt[=false]] [--dry-run] [--remove [--forget-key] [--forget-bindings]]
+           [--self-signed-jwt[=false]] [--log FILE|stderr|''] [--dry-run]
+           [--remove [--forget-key] [--forget-bindings]]
 
 Routes Google's registries to this helper in docker's config.json
 ($DOCKER_CONFIG/config.json, default ~/.docker/config.json): it adds
@@ -56,6 +58,15 @@ comes from Google and IAM mints the impersonated one (doctor says which).
 --self-signed-jwt=false records the default again. The environment variable
 DOCKER_CREDENTIAL_GCP_SELF_SIGNED_JWT=1 or 0 overrides the setting.
 
+--log FILE records that every get, store, erase, list, token,
+dockerconfig, kubelet-credential-provider call and drone-registry request
+appends one JSON line to FILE (or writes it to stderr): what was asked, which
+credential and principal answered, whether the token came from the cache,
+how long it had left, never a secret. This traces the calls docker itself
+makes, which pass no environment you control; FILE is made absolute, kept
+0600 in a 0700 dir and moved to FILE.1 past 5 MiB. --log '' stops it.
+DOCKER_CREDENTIAL_GCP_LOG=FILE|stderr|off overrides the setting.
+
 --remove undoes this for the docker config at hand: it takes out the
 credHelpers entries that route to this helper (all of them, or only the
 hosts named by --registries or --all-regions), and forgets those of the
@@ -69,7 +80,7 @@ same hosts. Add --forget-key to forget the key file, and --forget-bindings
 to forget the bindings of the hosts removed (name them with --registries
 when this docker config no longer routes them). Entries for other helpers
 are never touched, and a credHelpers left empty is removed. --remove cannot
-be combined with --key-file, --self-signed-jwt, --bind-credentials or
+be combined with --key-file, --self-signed-jwt, --log, --bind-credentials or
 --bind-impersonate.
 
 Examples:
@@ -77,6 +88,7 @@ Examples:
   docker-credential-gcp configure-docker --registries europe-west1-docker.pkg.dev --key-file ~/keys/ci.json
   docker-credential-gcp configure-docker --registries europe-docker.pkg.dev --bind-credentials ~/keys/release.json
   docker-credential-gcp configure-docker --registries us-docker.pkg.dev --bind-impersonate pusher@my-project.iam.gserviceaccount.com
+  docker-credential-gcp configure-docker --log ~/.local/state/docker-credential-gcp/trace.jsonl
   docker-credential-gcp configure-docker --all-regions --dry-run
   docker-credential-gcp configure-docker --remove --forget-key
   docker-credential-gcp configure-docker --remove --registries europe-docker.pkg.dev --forget-bindings
@@ -102,6 +114,7 @@ func ConfigureDocker(args []string, stdio IO) error {
 	allRegions := fs.Bool("all-regions", false, "route every Artifact Registry region (<region>-docker.pkg.dev) and the gcr.io hosts")
 	keyFile := fs.String("key-file", "", "service-account key `PATH` to use when no other credential exists (checked, then recorded)")
 	selfSigned := fs.Bool("self-signed-jwt", false, "record that service-account keys sign their own JWT access tokens (no token endpoint)")
+	logTo := fs.String("log", "", "record that every call appends a JSON trace line to `FILE` (or stderr); '' stops it")
 	dryRun := fs.Bool("dry-run", false, "print the resulting docker config.json to stdout; write nothing")
 	remove := fs.Bool("remove", false, "take this helper's credHelpers entries out again")
 	forgetKey := fs.Bool("forget-key", false, "with --remove, also forget the key file recorded by --key-file")
@@ -116,6 +129,9 @@ func ConfigureDocker(args []string, stdio IO) error {
 	}
 	if *remove && fs.Changed("self-signed-jwt") {
 		return errors.New("--remove cannot be combined with --self-signed-jwt")
+	}
+	if *remove && fs.Changed("log") {
+		return errors.New("--remove cannot be combined with --log; stop the trace with configure-docker --log ''")
 	}
 	if *forgetKey && !*remove {
 		return errors.New("--forget-key goes with --remove: configure-docker --remove --forget-key")
@@ -136,6 +152,18 @@ func ConfigureDocker(args []string, stdio IO) error {
 		note := fmt.Sprintf("self_signed_jwt %v", *selfSigned)
 		if *selfSigned {
 			note += " (for service-account keys that are not impersonated; impersonated hosts still get their tokens from Google)"
+		}
+		settings.notes = append(settings.notes, note)
+	}
+	if fs.Changed("log") {
+		dest, err := traceDestination(*logTo, *dryRun)
+		if err != nil {
+			return err
+		}
+		settings.log = &dest
+		note := "trace to " + dest
+		if dest == "" {
+			note = "no trace"
 		}
 		settings.notes = append(settings.notes, note)
 	}
@@ -362,6 +390,7 @@ func (c configureRun) saveDocker(noChange string) error {
 type settingsChange struct {
 	keyFile          *string          // new key file, when given
 	selfSignedJWT    *bool            // new --self-signed-jwt, when given
+	log              *string          // new --log, when given
 	addRegistries    []string         // non-Google hosts to serve
 	removeRegistries []string         // hosts to stop serving
 	forgetKey        bool             // forget the recorded key file
@@ -373,7 +402,7 @@ type settingsChange struct {
 // applySettings loads our settings, applies ch and saves them when they
 // change (with --dry-run it only says what it would change).
 func (c configureRun) applySettings(ch settingsChange) error {
-	if ch.keyFile == nil && ch.selfSignedJWT == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.forgetBindings) == 0 && len(ch.bind) == 0 {
+	if ch.keyFile == nil && ch.selfSignedJWT == nil && ch.log == nil && len(ch.addRegistries) == 0 && len(ch.removeRegistries) == 0 && !ch.forgetKey && len(ch.forgetBindings) == 0 && len(ch.bind) == 0 {
 		return nil
 	}
 	path, err := config.Path()
@@ -398,6 +427,9 @@ func (c configureRun) applySettings(ch settingsChange) error {
 	if ch.selfSignedJWT != nil {
 		next.SelfSignedJWT = *ch.selfSignedJWT
 	}
+	if ch.log != nil {
+		next.Log = *ch.log
+	}
 	for _, h := range ch.addRegistries {
 		if !slices.Contains(next.Registries, h) {
 			next.Registries = append(next.Registries, h)
@@ -418,7 +450,7 @@ func (c configureRun) applySettings(ch settingsChange) error {
 		next.Registries = nil
 	}
 	next.Bindings, notes = changeBindings(next.Bindings, ch, notes)
-	if next.KeyFile == cfg.KeyFile && next.SelfSignedJWT == cfg.SelfSignedJWT && slices.Equal(next.Registries, cfg.Registries) && slices.Equal(next.Bindings, cfg.Bindings) {
+	if next.KeyFile == cfg.KeyFile && next.SelfSignedJWT == cfg.SelfSignedJWT && next.Log == cfg.Log && slices.Equal(next.Registries, cfg.Registries) && slices.Equal(next.Bindings, cfg.Bindings) {
 		return nil
 	}
 	if c.dryRun {
@@ -479,4 +511,26 @@ func checkCredentialFile(flag, path string) (abs, principal string, err error) {
 		return "", "", fmt.Errorf("%s: %w", flag, err)
 	}
 	return abs, principal, nil
+}
+
+// traceDestination checks what --log was given: "" (no trace), stderr, or
+// a file, made absolute (docker runs the helper from any dir) and checked
+// by creating it, unless this is a dry run, so that a trace that could
+// never be written is refused now rather than warned about on every call.
+func traceDestination(dest string, dryRun bool) (string, error) {
+	dest = strings.TrimSpace(dest)
+	if dest == "" || dest == trace.Stderr {
+		return dest, nil
+	}
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return "", fmt.Errorf("--log %s: %w", dest, err)
+	}
+	if dryRun {
+		return abs, nil
+	}
+	if err := trace.Check(abs); err != nil {
+		return "", fmt.Errorf("--log %s: %w", abs, err)
+	}
+	return abs, nil
 }

@@ -401,6 +401,11 @@ func TestConfigureDockerRemove(t *testing.T) {
 				t.Errorf("--remove %s: %v", flag, err)
 			}
 		}
+		for _, args := range [][]string{{"--log", "trace.jsonl"}, {"--log", ""}} {
+			if _, _, err := runInProcess(t, ConfigureDocker, append([]string{"--remove"}, args...)...); err == nil || !strings.Contains(err.Error(), "--remove cannot be combined with --log") {
+				t.Errorf("--remove %q: %v", args, err)
+			}
+		}
 		if got := settingsOf(t); !reflect.DeepEqual(got, config.Config{}) {
 			t.Errorf("after refused --remove combinations settings = %+v, want none", got)
 		}

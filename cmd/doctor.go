@@ -23,8 +23,8 @@ Explains what 'get' would do for HOST (default gcr.io): which credential
 source won and why each earlier one was skipped, the identity it stands for
 (service-account e-mail or principal), the token's expiry and whether it came
 from the cache, the state of the token cache, which registries docker routes
-to this helper and what shadows them in the docker config, and whether the
-helper is on PATH. It never prints a token, key or refresh token, so its
+to this helper and what shadows them in the docker config, whether the
+helper is on PATH, and where the trace goes, with its last lines. It never prints a token, key or refresh token, so its
 output is safe to paste into an issue. Exits 1 when no token can be had.
 
 Examples:
@@ -66,6 +66,7 @@ func Doctor(args []string, stdio IO) error {
 	helperPath, pathErr := helperOnPath()
 	r.dockerConfig(*registry, pathErr == nil)
 	r.path(helperPath, pathErr)
+	r.trace()
 	return failure
 }
 
