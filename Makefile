@@ -93,12 +93,12 @@ sums:
 
 # Benchmarks: in-process hot paths and the reuse policy's mints per hour,
 # then whole-process timings of warm gets (key file; metadata server
-# answering after 50 ms, which a warm get must not ask) vs version (SPEC §7:
+# answering after 50 ms, which a warm get must not ask; traced to a file) vs version (SPEC §7:
 # ratio ≤1.3, warm get ≤5 ms) and cold gets (token endpoint; self-signed JWT);
 # last, start-up: version vs a static hello-world Go binary, 200 interleaved
 # pairs, medians and their ratio (goal ≤1.4).
 bench:
-	go test -run '^$$' -bench . -benchmem ./token/ ./helper/
+	go test -run '^$$' -bench . -benchmem ./token/ ./helper/ ./trace/
 	go test -run '^$$' -bench 'ProcessTimings' -benchtime 60x ./e2e/
 	go test -run '^$$' -bench 'Startup' -benchtime 200x ./e2e/
 
