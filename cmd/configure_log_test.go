@@ -9,7 +9,7 @@ import (
 
 // configure-docker --log records where every call's trace goes: a file,
 // made absolute and created private now, or stderr; a file that could
-// never be written is refused and nothing is recorded; --log ” forgets it.
+// never be written is refused and nothing is recorded; an empty --log forgets it.
 func TestConfigureDockerLog(t *testing.T) {
 	env, _ := configureEnv(t)
 	t.Chdir(env.Home)
