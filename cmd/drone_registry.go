@@ -162,13 +162,13 @@ func logCredentials(ctx context.Context, h *helper.Helper, host string, log *slo
 
 // serveDroneRegistry answers signed registry requests on ln until ctx is
 // done, then drains in-flight requests and returns nil.
-func serveDroneRegistry(ctx context.Context, ln net.Listener, secret string, plugin registry.Plugin, log *slog.Logger) error {
+func serveDroneRegistry(ctx context.Context, ln net.Listener, secret string, plugin *dronePlugin, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprint(w, "ok")
 	})
-	mux.Handle("/", droneGuard(registry.Handler(secret, plugin, nil), log))
+	mux.Handle("/", droneGuard(registry.Handler(secret, plugin, nil), log, plugin.traceRejected))
 	unused := &unusedConns{conns: map[net.Conn]bool{}}
 	srv := &http.Server{
 		ConnState:         unused.track,
@@ -240,11 +240,12 @@ func (u *unusedConns) closeAll() {
 // droneGuard caps the request body, refuses stale or undated signed
 // requests (drone-go signs the Date header but never checks it) and bodies that do not match
 // their signed Digest header (drone-go signs the header but never checks
-// it against the body), and logs rejected requests.
-func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
+// it against the body), and logs and traces rejected requests.
+func droneGuard(next http.Handler, log *slog.Logger, traceRejected func(remote, why string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reject := func(why string) {
 			log.Warn("rejected request", "remote", r.RemoteAddr, "err", why)
+			traceRejected(r.RemoteAddr, why)
 			http.Error(w, why, http.StatusBadRequest)
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, droneMaxBody)
@@ -267,7 +268,9 @@ func droneGuard(next http.Handler, log *slog.Logger) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		if rec.status == http.StatusBadRequest {
-			log.Warn("rejected request", "remote", r.RemoteAddr, "err", "missing or invalid signature, or malformed body (is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?)")
+			why := "missing or invalid signature, or malformed body (is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?)"
+			log.Warn("rejected request", "remote", r.RemoteAddr, "err", why)
+			traceRejected(r.RemoteAddr, why)
 		}
 	})
 }
@@ -351,4 +354,15 @@ func (p *dronePlugin) List(ctx context.Context, req *registry.Request) (_ []*dro
 	}
 	p.log.Info("registry request", append(logArgs, "principal", tokens[0].cred.Principal)...)
 	return out, nil
+}
+
+// traceRejected writes the trace line of a request refused before it
+// reached List: a bad signature, a stale Date, a body not matching its
+// signed Digest. No token was looked up for it.
+func (p *dronePlugin) traceRejected(remote, why string) {
+	call := trace.Start("drone-registry")
+	call.Recorded(p.helper.TraceLog)
+	call.Host(p.hosts...)
+	call.Attr("remote", remote)
+	call.End(errors.New("rejected request: "+why), p.warn)
 }

@@ -237,7 +237,9 @@ func TestDroneGuardRefusesUndatedRequest(t *testing.T) {
 	// guard must refuse it on its own.
 	var log syncBuffer
 	called := false
-	guard := droneGuard(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), slog.New(slog.NewTextHandler(&log, nil)))
+	var traced []string
+	guard := droneGuard(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), slog.New(slog.NewTextHandler(&log, nil)),
+		func(_, why string) { traced = append(traced, why) })
 	for _, date := range []string{"", "not-a-date"} {
 		called = false
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
@@ -252,6 +254,9 @@ func TestDroneGuardRefusesUndatedRequest(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), "Date") {
 			t.Errorf("Date %q: the refusal %q does not name the Date header", date, rec.Body)
 		}
+	}
+	if len(traced) != 2 || !strings.Contains(traced[0], "Date") {
+		t.Errorf("refusals traced: %q, want both, naming the Date header", traced)
 	}
 	// What drone-go's client sends, and the signing library's own default.
 	for _, date := range []string{time.Now().UTC().Format(http.TimeFormat), time.Now().UTC().Format(time.RFC1123)} {

@@ -132,6 +132,9 @@ func TestTraceEveryCommandWritesItsLine(t *testing.T) {
 		t.Fatalf("drone-registry: %d registries, %v", len(regs), err)
 	}
 	secrets = append(secrets, regs[0].Password)
+	if _, err := registry.Client(endpoint, "ffffffffffffffffffffffffffffffff", false).List(ctx, srvDroneRequest(8)); err == nil {
+		t.Error("drone-registry answered a request signed with the wrong secret")
+	}
 	p.stop(t, 5*time.Second)
 
 	lines := traceRead(t, path)
@@ -140,7 +143,7 @@ func TestTraceEveryCommandWritesItsLine(t *testing.T) {
 		commands = append(commands, l.str("command"))
 	}
 	wantCommands := []string{"get", "get", "get", "store", "list", "erase", "token", "dockerconfig",
-		"kubelet-credential-provider", "kubelet-credential-provider", "drone-registry"}
+		"kubelet-credential-provider", "kubelet-credential-provider", "drone-registry", "drone-registry"}
 	if strings.Join(commands, " ") != strings.Join(wantCommands, " ") {
 		t.Fatalf("commands traced: %v, want %v", commands, wantCommands)
 	}
@@ -177,6 +180,10 @@ func TestTraceEveryCommandWritesItsLine(t *testing.T) {
 		"principal": podPrincipal("team-a", "builder"), "cache": "minted", "requests": 1.0})
 	traceWant(t, "drone-registry", lines[10], served)
 	traceWant(t, "drone-registry", lines[10], map[string]any{"host": "gcr.io", "repo": "octocat/hello-world", "build": 7.0})
+	traceWant(t, "drone-registry, wrong secret", lines[11], map[string]any{"host": "gcr.io", "outcome": "error", "source": "", "requests": 0.0})
+	if !strings.Contains(lines[11].str("error"), "rejected request: missing or invalid signature") || lines[11].str("remote") == "" {
+		t.Errorf("the refused drone request's line does not say why and from where: %s", lines[11].raw)
+	}
 
 	data, _ := os.ReadFile(path)
 	secrets = append(secrets, "hunter2hunter2", base64.StdEncoding.EncodeToString([]byte(storedKey)))
