@@ -55,10 +55,13 @@ func TestMain(m *testing.M) {
 // programs through `go tool -n`, which keeps their executables in the build
 // cache so a warm run does not link them again. It builds offline, from the
 // module cache that `make modules` fills: a test never reaches the network.
+// The helper is built in the main module (go -C ../..), with its versions as
+// users get them: built from here, this module's larger graph would pick
+// the versions and ask for modules (cloud.google.com/go) nothing fetched.
 func buildTools(dir string) error {
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=off")
 	tools.helper = filepath.Join(dir, "docker-credential-gcp")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=e2e -X main.commit=test", "-o", tools.helper, "../..")
+	build := exec.Command("go", "-C", "../..", "build", "-trimpath", "-ldflags", "-X main.version=e2e -X main.commit=test", "-o", tools.helper, ".")
 	build.Env = env
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building docker-credential-gcp: %v\n%s", err, out)
