@@ -30,11 +30,13 @@ test: lint modules
 
 # What the tests read offline (GOPROXY=off: tests never reach the network)
 # and go test itself does not download: the go.mod of every module in the
-# graph (the Go-floor test), the release tool's modules (make packages
-# and make image in the release test) and BuildKit's and buildx's, which
-# e2e/buildkit builds offline.
+# graph (the Go-floor test), the modules the binary builds from (which
+# e2e/buildkit builds offline, as it does BuildKit and buildx), the
+# release tool's modules (make packages and make image in the release
+# test) and BuildKit's and buildx's.
 modules:
 	go list -m all >/dev/null
+	go mod download
 	go -C internal/release mod download
 	go -C e2e/buildkit mod download
 
