@@ -114,6 +114,24 @@ func TestKubeletPodIdentity(t *testing.T) {
 		if again := podRun(t, e, podRequest(t, image, sa, nil)); again.Auth["europe-docker.pkg.dev"].Password != a.Password || g.Count("any") != any {
 			t.Error("a second request for the same service account was not served from the cache")
 		}
+		// A token with the same claims but another signature (a forgery
+		// copying them) is not served that cached token: it reaches STS,
+		// which cannot verify it.
+		forged := forgeSignature(sa)
+		sts := g.Count("sts")
+		podFail(t, e, podRequest(t, image, forged, nil), "STS refused the token exchange: HTTP 400", forged, a.Password)
+		if g.Count("sts") != sts+1 {
+			t.Errorf("%d STS calls for a forged token, want 1", g.Count("sts")-sts)
+		}
+		// Another genuine token of the same service account (another pod):
+		// exchanged once, then served from the cache.
+		other := podSAToken(g, "team-a", "builder")
+		sts = g.Count("sts")
+		first := podRun(t, e, podRequest(t, image, other, nil))
+		again := podRun(t, e, podRequest(t, image, other, nil))
+		if g.Count("sts") != sts+1 || first.Auth["europe-docker.pkg.dev"].Password != again.Auth["europe-docker.pkg.dev"].Password {
+			t.Errorf("a new token of the account: %d STS calls over two requests, want 1", g.Count("sts")-sts)
+		}
 	})
 
 	t.Run("token with the annotation: impersonates the Google service account", func(t *testing.T) {
@@ -249,6 +267,12 @@ func TestKubeletPodIdentityConcurrentMintOnce(t *testing.T) {
 	if sts, iam := g.Count("sts"), g.Count("iam"); sts != 1 || iam != 1 {
 		t.Errorf("%d concurrent requests: %d STS and %d IAM calls, want 1 each", n, sts, iam)
 	}
+}
+
+// forgeSignature is jwt with its claims kept and its signature replaced.
+func forgeSignature(jwt string) string {
+	i := strings.LastIndexByte(jwt, '.')
+	return jwt[:i+1] + strings.Repeat("A", len(jwt)-i-1)
 }
 
 // podRun runs a request that must succeed and decodes the response strictly.

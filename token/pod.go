@@ -50,9 +50,12 @@ func CheckProvider(provider string) error {
 
 // PodCredential is the credential of the pod whose service-account token
 // ex carries: tokens come from STS's token exchange for ex.Provider. It
-// checks the token's shape and expiry without sending it anywhere; the cache
-// key is the service account (issuer, namespace/name, UID), so every pod of
-// one service account shares one Google token.
+// checks the token's shape and expiry without sending it anywhere. The
+// token's claims are read, never verified (STS does that), so the cache
+// key holds a hash of the whole token besides the service account: a token
+// that copies another's claims is a new key and goes to STS, which refuses
+// it, instead of being served the other's cached Google token. Each token
+// is exchanged once; its repeats are served from the cache.
 func PodCredential(ctx context.Context, ex PodExchange) (*Credential, error) {
 	if err := CheckProvider(ex.Provider); err != nil {
 		return nil, err
@@ -85,7 +88,7 @@ func PodCredential(ctx context.Context, ex PodExchange) (*Credential, error) {
 		Source:      source,
 		Kind:        typeExternalAccount,
 		Principal:   ShownPrincipal("principal://iam.googleapis.com/" + pool + "/subject/" + sa.Sub),
-		Identity:    "pod:" + hashHex(ex.Provider, sts, sa.Iss, sa.Sub, sa.uid(), scopeKey(scopes)),
+		Identity:    "pod:" + hashHex(ex.Provider, sts, sa.Iss, sa.Sub, sa.uid(), scopeKey(scopes), hashHex(ex.SubjectToken)),
 		Cacheable:   true,
 		TokenSource: ts,
 	}, nil

@@ -111,8 +111,10 @@ func TestPodCredentialExchange(t *testing.T) {
 		t.Errorf("issued %+v (%v)", is, ok)
 	}
 
-	// Another pod of the same service account (a new token) is the same
-	// identity; another service account, or another provider, is not.
+	// The same token again is the same identity. Another token of the same
+	// service account (another pod, or a forgery copying the claims) is
+	// not: its claims are unverified, so only STS may vouch for it. Nor is
+	// another service account, or another provider.
 	sameSA := fake.ServiceAccountToken("https://k8s.example", "ns", "app", "uid-1", "aud", time.Now().Add(30*time.Minute))
 	otherSA := fake.ServiceAccountToken("https://k8s.example", "ns", "other", "uid-2", "aud", time.Now().Add(time.Hour))
 	id := func(provider, tok string) string {
@@ -122,8 +124,11 @@ func TestPodCredentialExchange(t *testing.T) {
 		}
 		return c.Identity
 	}
-	if id(provider, sameSA) != cred.Identity {
-		t.Error("two tokens of one service account have different cache identities")
+	if id(provider, sa) != cred.Identity {
+		t.Error("one token has two cache identities")
+	}
+	if id(provider, sameSA) == cred.Identity {
+		t.Error("two tokens of one service account share a cache identity: a token copying another's claims would be served its Google token")
 	}
 	if id(provider, otherSA) == cred.Identity || id(provider+"2", sa) == cred.Identity {
 		t.Error("another service account or provider shares the cache identity")
