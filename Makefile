@@ -16,7 +16,7 @@ LINUX_ARCHES := amd64 arm64
 RELEASE = SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go -C internal/release run . -root "$(CURDIR)" -dist dist -version $(VERSION) -revision $(REVISION)
 FUZZTIME ?= 30s
 
-.PHONY: build test modules install clean dist linux-binaries packages image sums bench fuzz lint
+.PHONY: build test test-kubelet modules install clean dist linux-binaries packages image sums bench fuzz lint
 
 build:
 	$(GOBUILD) -o $(BINARY) .
@@ -27,6 +27,22 @@ build:
 test: lint modules
 	go test -count=1 -timeout 15m ./...
 	go -C e2e/buildkit test -count=1 -timeout 30m ./...
+	$(MAKE) test-kubelet
+
+# The kubelet test module (e2e/kubelet, a go.mod of its own, so Kubernetes
+# stays out of the main go.mod): the built binary under the real kubelet
+# code of the current release (its go.mod), and the README's kubelet configs
+# checked by each Kubernetes version they name (go.1.N.mod beside it, with
+# go test -modfile). A cold build of the Kubernetes packages takes minutes.
+KUBELET_MODFILES := $(notdir $(wildcard e2e/kubelet/go.1.*.mod))
+test-kubelet:
+	go -C e2e/kubelet vet ./...
+	cd e2e/kubelet && "$$(go -C ../.. tool -n staticcheck)" ./...
+	go -C e2e/kubelet test -count=1 -timeout 20m ./...
+	@for f in $(KUBELET_MODFILES); do \
+		echo "go -C e2e/kubelet test -modfile=$$f -count=1 ./readme/"; \
+		go -C e2e/kubelet test -modfile=$$f -count=1 ./readme/ || exit 1; \
+	done
 
 # What the tests read offline (GOPROXY=off: tests never reach the network)
 # and go test itself does not download: the go.mod of every module in the
