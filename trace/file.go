@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
 )
@@ -121,21 +120,11 @@ func rotate(path string, full os.FileInfo) {
 // holds fewer), for doctor. It reads at most the last 64 KiB, and only a
 // regular file private to the user.
 func Tail(path string, n int) ([]string, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, fi, err := atomicfile.OpenPrivate(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if err := atomicfile.CheckPrivate(path, fi); err != nil {
-		return nil, err
-	}
 	off := max(fi.Size()-tailBytes, 0)
 	data := make([]byte, fi.Size()-off)
 	if _, err := f.ReadAt(data, off); err != nil && !errors.Is(err, io.EOF) {

@@ -62,26 +62,13 @@ func ReadFile(path string, limit int64) ([]byte, error) {
 }
 
 // readFile is ReadFile opening with the extra flags, and refusing a file
-// for which check (when not nil) returns an error. check sees the file
-// actually opened, so a file swapped in after a Stat cannot slip past it.
+// for which check (when not nil) returns an error.
 func readFile(path string, limit int64, flags int, check func(string, fs.FileInfo) error) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
+	f, _, err := openRegular(path, flags, check)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if check != nil {
-		if err := check(path, fi); err != nil {
-			return nil, err
-		}
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
@@ -90,6 +77,37 @@ func readFile(path string, limit int64, flags int, check func(string, fs.FileInf
 		return nil, fmt.Errorf("%s is larger than %d bytes: %w", path, limit, ErrTooLarge)
 	}
 	return data, nil
+}
+
+// OpenPrivate opens path for reading if it is a regular file private to
+// the user (see CheckPrivate), without blocking on a FIFO, and returns it
+// with its FileInfo: for a reader that wants only part of the file, such
+// as the trace's last lines.
+func OpenPrivate(path string) (*os.File, fs.FileInfo, error) {
+	return openRegular(path, 0, CheckPrivate)
+}
+
+// openRegular opens path read-only and without blocking, with the extra
+// flags, and refuses it unless it is a regular file for which check (when
+// not nil) returns nil. check sees the file actually opened, so a file
+// swapped in after a Stat cannot slip past it.
+func openRegular(path string, flags int, check func(string, fs.FileInfo) error) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", path)
+	}
+	if err == nil && check != nil {
+		err = check(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // NewLock returns the cross-process lock held on the file path (created
