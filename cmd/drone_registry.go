@@ -1,11 +1,15 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,13 +18,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/drone/drone-go/drone"
-	"github.com/drone/drone-go/plugin/registry"
 
 	"github.com/docker-credential-gcp/docker-credential-gcp/helper"
 	"github.com/docker-credential-gcp/docker-credential-gcp/internal/atomicfile"
@@ -35,9 +39,9 @@ const (
 	// droneMaxSecretFile bounds what --secret-file reads: a secret is a
 	// line of hex.
 	droneMaxSecretFile = 64 << 10
-	// droneMaxSkew bounds how old a signed request may be. drone-go checks
-	// the signature but not the signed Date, so without this a captured
-	// request could be replayed for fresh tokens forever.
+	// droneMaxSkew bounds how far a signed request's Date may be from now:
+	// a signature never expires, so without it a captured request could
+	// be replayed for fresh tokens forever.
 	droneMaxSkew = 5 * time.Minute
 	// droneMaxBody caps a request body; Drone's requests are a few KiB.
 	droneMaxBody = 1 << 20
@@ -120,7 +124,7 @@ func droneRegistry(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	return serveDroneRegistry(ctx, ln, secret, &dronePlugin{helper: h, hosts: served, log: log, warn: stdio.Err}, log)
+	return serveDroneRegistry(ctx, ln, &dronePlugin{secret: secret, helper: h, hosts: served, log: log, warn: stdio.Err}, log)
 }
 
 // droneSecret reads the shared secret from file (trimmed) or DRONE_SECRET
@@ -162,13 +166,13 @@ func logCredentials(ctx context.Context, h *helper.Helper, host string, log *slo
 
 // serveDroneRegistry answers signed registry requests on ln until ctx is
 // done, then drains in-flight requests and returns nil.
-func serveDroneRegistry(ctx context.Context, ln net.Listener, secret string, plugin *dronePlugin, log *slog.Logger) error {
+func serveDroneRegistry(ctx context.Context, ln net.Listener, plugin *dronePlugin, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprint(w, "ok")
 	})
-	mux.Handle("/", droneGuard(registry.Handler(secret, plugin, nil), log, plugin.traceRejected))
+	mux.Handle("/", plugin)
 	unused := &unusedConns{conns: map[net.Conn]bool{}}
 	srv := &http.Server{
 		ConnState:         unused.track,
@@ -237,42 +241,173 @@ func (u *unusedConns) closeAll() {
 	}
 }
 
-// droneGuard caps the request body, refuses stale or undated signed
-// requests (drone-go signs the Date header but never checks it) and bodies that do not match
-// their signed Digest header (drone-go signs the header but never checks
-// it against the body), and logs and traces rejected requests.
-func droneGuard(next http.Handler, log *slog.Logger, traceRejected func(remote, why string)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reject := func(why string) {
-			log.Warn("rejected request", "remote", r.RemoteAddr, "err", why)
-			traceRejected(r.RemoteAddr, why)
-			http.Error(w, why, http.StatusBadRequest)
+// droneRequest is what Drone posts: the repository and build that pull.
+type droneRequest struct {
+	Repo  drone.Repo  `json:"repo"`
+	Build drone.Build `json:"build"`
+}
+
+// ServeHTTP answers a registry request from Drone. Drone signs each one
+// (an HTTP signature, draft-cavage, HMAC-SHA256 keyed by the shared
+// secret, as drone-go's client makes it) over its Date and Digest headers
+// among others. A request is served only when the signature holds and
+// covers both, the Date is within droneMaxSkew of now and the Digest is
+// the body's: a captured request can neither be replayed later nor carry
+// another body. The answer is encrypted, as drone-go's own handler does,
+// when the request asks for it (Accept-Encoding: aesgcm).
+func (p *dronePlugin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, err := p.verify(w, r)
+	if err != nil {
+		p.log.Warn("rejected request", "remote", r.RemoteAddr, "err", err)
+		p.traceRejected(r.RemoteAddr, err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	regs, err := p.List(r.Context(), req)
+	if err != nil {
+		// Drone logs the error and pulls without credentials, so public
+		// images still work. The status is drone-go's handler's.
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	out, err := json.Marshal(regs)
+	encrypt := r.Header.Get("Accept-Encoding") == "aesgcm"
+	if err == nil && encrypt {
+		out, err = droneEncrypt(out, p.secret)
+	}
+	if err != nil {
+		p.log.Error("registry request failed", "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if encrypt {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Encoding", "aesgcm")
+	}
+	w.Write(out)
+}
+
+// verify checks r's signature, Date and Digest, in that order, and
+// returns its request, or why it is refused.
+func (p *dronePlugin) verify(w http.ResponseWriter, r *http.Request) (*droneRequest, error) {
+	if err := checkDroneSignature(r, p.secret); err != nil {
+		return nil, err
+	}
+	if why := checkDroneDate(r.Header.Get("Date"), time.Now()); why != "" {
+		return nil, errors.New(why)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, droneMaxBody))
+	if err != nil {
+		return nil, fmt.Errorf("reading the request body: %w", err)
+	}
+	if err := checkDigest(r.Header.Get("Digest"), body); err != nil {
+		return nil, err
+	}
+	var req droneRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("the body is not a registry request: %w", err)
+	}
+	return &req, nil
+}
+
+// droneSignedHeaders are the headers a signature must cover: the Date
+// bounds its replay, the Digest binds the body.
+var droneSignedHeaders = []string{"date", "digest"}
+
+// checkDroneSignature checks the request's HTTP signature, from its
+// Signature header (or Authorization: Signature ...), against secret:
+// keyId="...",algorithm="hmac-sha256",headers="date digest ...",signature="BASE64",
+// where the signature is the HMAC-SHA256 of the lines "name: value" of the
+// listed headers ("(request-target)" is the method and path).
+func checkDroneSignature(r *http.Request, secret string) error {
+	header := r.Header.Get("Signature")
+	if header == "" {
+		header, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Signature ")
+	}
+	if header == "" {
+		return errors.New("the request is not signed (no Signature header): is DRONE_REGISTRY_PLUGIN_TOKEN set on the runner?")
+	}
+	params, err := parseDroneSignature(header)
+	if err != nil {
+		return err
+	}
+	if params["algorithm"] != "hmac-sha256" {
+		return errors.New("the signature's algorithm is not hmac-sha256")
+	}
+	names := strings.Fields(strings.ToLower(params["headers"]))
+	for _, name := range droneSignedHeaders {
+		if !slices.Contains(names, name) {
+			return fmt.Errorf("the signature does not cover the %s header", name)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, droneMaxBody)
-		if why := checkDroneDate(r.Header.Get("Date"), time.Now()); why != "" {
-			reject(why)
-			return
+	}
+	lines := make([]string, 0, len(names))
+	for _, name := range names {
+		value := r.Header.Get(name)
+		if name == "(request-target)" {
+			value = strings.ToLower(r.Method) + " " + r.URL.RequestURI()
 		}
-		if digest := r.Header.Get("Digest"); digest != "" {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				reject("reading the request body: " + err.Error())
-				return
-			}
-			if err := checkDigest(digest, body); err != nil {
-				reject(err.Error())
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+		if value == "" {
+			return errors.New("a header the signature covers is missing")
 		}
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		if rec.status == http.StatusBadRequest {
-			why := "missing or invalid signature, or malformed body (is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?)"
-			log.Warn("rejected request", "remote", r.RemoteAddr, "err", why)
-			traceRejected(r.RemoteAddr, why)
+		lines = append(lines, name+": "+value)
+	}
+	got, err := base64.StdEncoding.DecodeString(params["signature"])
+	if err != nil {
+		return errors.New("the signature is not base64")
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(strings.Join(lines, "\n")))
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return errors.New("invalid signature: is DRONE_REGISTRY_PLUGIN_TOKEN the same as DRONE_SECRET?")
+	}
+	return nil
+}
+
+// parseDroneSignature splits a signature's key="value" parameters, each
+// named once: keyId, algorithm, headers and signature.
+func parseDroneSignature(header string) (map[string]string, error) {
+	malformed := errors.New(`malformed Signature header (want keyId="...",algorithm="...",headers="...",signature="...")`)
+	params := map[string]string{}
+	for rest := header; rest != ""; {
+		key, after, ok := strings.Cut(rest, `="`)
+		if !ok {
+			return nil, malformed
 		}
-	})
+		var value string
+		if value, rest, ok = strings.Cut(after, `"`); !ok {
+			return nil, malformed
+		}
+		key = strings.TrimSpace(key)
+		if _, seen := params[key]; seen || !slices.Contains([]string{"keyId", "algorithm", "headers", "signature"}, key) {
+			return nil, malformed
+		}
+		params[key] = value
+		if rest, ok = strings.CutPrefix(rest, ","); !ok && rest != "" {
+			return nil, malformed
+		}
+	}
+	return params, nil
+}
+
+// droneEncrypt seals an answer as drone-go's handler does for a request
+// with Accept-Encoding: aesgcm: AES-256-GCM keyed by the secret's first 32
+// bytes, the random nonce before the ciphertext.
+func droneEncrypt(plaintext []byte, secret string) ([]byte, error) {
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("an encrypted answer (Accept-Encoding: aesgcm) needs a secret of at least 32 bytes, this one has %d", len(secret))
+	}
+	block, err := aes.NewCipher([]byte(secret[:32]))
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	rand.Read(nonce)
+	return gcm.Seal(nonce, nonce, plaintext, nil), nil
 }
 
 // checkDroneDate says why a signed request's Date header is unacceptable,
@@ -311,19 +446,9 @@ func checkDigest(header string, body []byte) error {
 	return nil
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
 // dronePlugin answers a registry request with a token for every served host.
 type dronePlugin struct {
+	secret string
 	helper *helper.Helper
 	hosts  []string
 	log    *slog.Logger
@@ -332,7 +457,7 @@ type dronePlugin struct {
 
 // List returns oauth2accesstoken logins for the served hosts. An error makes
 // Drone pull without credentials, so public images still work.
-func (p *dronePlugin) List(ctx context.Context, req *registry.Request) (_ []*drone.Registry, err error) {
+func (p *dronePlugin) List(ctx context.Context, req *droneRequest) (_ []*drone.Registry, err error) {
 	call := trace.Start("drone-registry")
 	call.Recorded(p.helper.TraceLog)
 	call.Host(p.hosts...)

@@ -3,12 +3,13 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,7 +99,7 @@ func droneEnv(t *testing.T, secret string) (*fake.Google, string) {
 	return g, email
 }
 
-func droneRequest() *registry.Request {
+func octocatRequest() *registry.Request {
 	return &registry.Request{
 		Repo:  drone.Repo{Slug: "octocat/hello-world", Namespace: "octocat", Name: "hello-world"},
 		Build: drone.Build{Number: 42},
@@ -115,7 +116,7 @@ func TestDroneRegistryServesTokensForDefaultHosts(t *testing.T) {
 	g, email := droneEnv(t, testDroneSecret)
 	s := startDrone(t)
 
-	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), droneRequest())
+	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), octocatRequest())
 	if err != nil {
 		t.Fatalf("List: %v\nlog:\n%s", err, s.log)
 	}
@@ -153,7 +154,7 @@ func TestDroneRegistryServesChosenHosts(t *testing.T) {
 	g, _ := droneEnv(t, "")
 	s := startDrone(t, "--secret-file", writeSecretFile(t, "  "+testDroneSecret+"\n"), "--registries", "EU.GCR.IO,europe-docker.pkg.dev")
 
-	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), droneRequest())
+	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), octocatRequest())
 	if err != nil {
 		t.Fatalf("List: %v\nlog:\n%s", err, s.log)
 	}
@@ -173,7 +174,7 @@ func TestDroneRegistryRejectsWrongSecret(t *testing.T) {
 	g, _ := droneEnv(t, testDroneSecret)
 	s := startDrone(t)
 
-	regs, err := registry.Client(s.endpoint, "not-the-secret-not-the-secret", false).List(listCtx(t), droneRequest())
+	regs, err := registry.Client(s.endpoint, "not-the-secret-not-the-secret", false).List(listCtx(t), octocatRequest())
 	if err == nil {
 		t.Fatalf("List with a wrong secret succeeded: %+v", regs)
 	}
@@ -194,6 +195,24 @@ func TestDroneRegistryRejectsWrongSecret(t *testing.T) {
 	}
 }
 
+// droneDo sends req and returns the status, the Content-Encoding and the body.
+func droneDo(t *testing.T, req *http.Request) (int, string, []byte) {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header.Get("Content-Encoding"), body
+}
+
+// octocatBody is octocatRequest as Drone posts it.
+const octocatBody = `{"repo":{"slug":"octocat/hello-world"},"build":{"number":42}}`
+
 func TestDroneRegistryRejectsReplayedRequest(t *testing.T) {
 	g, _ := droneEnv(t, testDroneSecret)
 	s := startDrone(t)
@@ -203,69 +222,140 @@ func TestDroneRegistryRejectsReplayedRequest(t *testing.T) {
 	// could be replayed forever.
 	for _, date := range []string{
 		time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat),
+		time.Now().Add(time.Hour).UTC().Format(http.TimeFormat),
 		"not-a-date",
 		time.Now().UTC().Format(time.RFC3339),
 		"2001-01-01T00:00:00Z",
 	} {
-		req, err := http.NewRequest(http.MethodPost, s.endpoint, strings.NewReader(`{}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Accept", registry.V1)
+		req := fake.DroneRequest(t, s.endpoint, testDroneSecret, octocatBody, octocatBody)
 		req.Header.Set("Date", date)
-		if err := httpsignatures.DefaultSha256Signer.AuthRequest("hmac-key", testDroneSecret, req); err != nil {
-			t.Fatal(err)
+		fake.SignDroneRequest(t, req, testDroneSecret, fake.DroneSignedHeaders...)
+		if code, _, body := droneDo(t, req); code != http.StatusBadRequest || !strings.Contains(string(body), "Date") {
+			t.Errorf("Date %q: status %d (%s), want 400 naming the Date", date, code, body)
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusBadRequest {
-			t.Errorf("Date %q: status %d (%s), want 400", date, res.StatusCode, body)
-		}
-	}
-	if n := g.Count("jwt"); n != 0 {
-		t.Errorf("%d tokens minted for replayable requests, want 0", n)
-	}
-}
-
-func TestDroneGuardRefusesUndatedRequest(t *testing.T) {
-	// The signature check behind the guard refuses a request without a
-	// Date today, but only as a side effect of the signing library; the
-	// guard must refuse it on its own.
-	var log syncBuffer
-	called := false
-	var traced []string
-	guard := droneGuard(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), slog.New(slog.NewTextHandler(&log, nil)),
-		func(_, why string) { traced = append(traced, why) })
-	for _, date := range []string{"", "not-a-date"} {
-		called = false
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
-		if date != "" {
-			req.Header.Set("Date", date)
-		}
-		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, req)
-		if rec.Code != http.StatusBadRequest || called {
-			t.Errorf("Date %q: status %d, handler called %v; want 400 before the handler", date, rec.Code, called)
-		}
-		if !strings.Contains(rec.Body.String(), "Date") {
-			t.Errorf("Date %q: the refusal %q does not name the Date header", date, rec.Body)
-		}
-	}
-	if len(traced) != 2 || !strings.Contains(traced[0], "Date") {
-		t.Errorf("refusals traced: %q, want both, naming the Date header", traced)
 	}
 	// What drone-go's client sends, and the signing library's own default.
 	for _, date := range []string{time.Now().UTC().Format(http.TimeFormat), time.Now().UTC().Format(time.RFC1123)} {
-		called = false
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+		req := fake.DroneRequest(t, s.endpoint, testDroneSecret, octocatBody, octocatBody)
 		req.Header.Set("Date", date)
-		guard.ServeHTTP(httptest.NewRecorder(), req)
-		if !called {
-			t.Errorf("Date %q: refused, want it passed on to the signature check", date)
+		fake.SignDroneRequest(t, req, testDroneSecret, fake.DroneSignedHeaders...)
+		if code, _, body := droneDo(t, req); code != http.StatusOK {
+			t.Errorf("Date %q: status %d (%s), want 200", date, code, body)
+		}
+	}
+	if n := g.Count("jwt"); n != 1 {
+		t.Errorf("%d tokens minted, want 1 (for the requests of today only)", n)
+	}
+}
+
+// Only a request signed with the secret, by HMAC-SHA256, over its Date and
+// Digest (and whatever else it lists), as received, is answered; each
+// refusal says why, and no token is looked up for it.
+func TestDroneRegistryChecksSignature(t *testing.T) {
+	g, _ := droneEnv(t, testDroneSecret)
+	s := startDrone(t)
+
+	signed := func(headers ...string) func(*http.Request) {
+		return func(req *http.Request) { fake.SignDroneRequest(t, req, testDroneSecret, headers...) }
+	}
+	sigHeader := func(value string) func(*http.Request) {
+		return func(req *http.Request) { req.Header.Set("Signature", value) }
+	}
+	cases := []struct {
+		name   string
+		change func(*http.Request)
+		want   string // "" for a 200
+	}{
+		{"as drone-go signs", func(*http.Request) {}, ""},
+		{"in the Authorization header", func(req *http.Request) {
+			sig := req.Header.Get("Signature")
+			req.Header.Del("Signature")
+			req.Header.Set("Authorization", "Signature "+sig)
+		}, ""},
+		{"also over (request-target)", signed(append([]string{"(request-target)"}, fake.DroneSignedHeaders...)...), ""},
+		{"not signed", func(req *http.Request) { req.Header.Del("Signature") }, "not signed"},
+		{"wrong secret", func(req *http.Request) {
+			fake.SignDroneRequest(t, req, "not-the-secret-not-the-secret", fake.DroneSignedHeaders...)
+		}, "invalid signature"},
+		{"a signed header changed", func(req *http.Request) { req.Header.Set("Accept", "text/plain") }, "invalid signature"},
+		{"a signed header removed", func(req *http.Request) { req.Header.Del("Content-Type") }, "missing"},
+		{"Date not signed", signed("accept", "digest"), "does not cover the date header"},
+		{"Digest not signed", signed("accept", "date"), "does not cover the digest header"},
+		{"hmac-sha1", func(req *http.Request) {
+			req.Header.Del("Signature")
+			if err := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha1, fake.DroneSignedHeaders...).SignRequest("hmac-key", testDroneSecret, req); err != nil {
+				t.Fatal(err)
+			}
+		}, "not hmac-sha256"},
+		{"signature not base64", sigHeader(`keyId="hmac-key",algorithm="hmac-sha256",headers="date digest",signature="%%%"`), "not base64"},
+		{"unknown parameter", sigHeader(`keyId="hmac-key",algorithm="hmac-sha256",headers="date digest",signature="AAAA",extra="x"`), "malformed"},
+		{"parameter twice", sigHeader(`keyId="hmac-key",algorithm="hmac-sha256",headers="date",headers="date digest",signature="AAAA"`), "malformed"},
+		{"unquoted", sigHeader(`keyId=hmac-key,algorithm=hmac-sha256`), "malformed"},
+		{"unterminated", sigHeader(`keyId="hmac-key",algorithm="hmac-sha256`), "malformed"},
+		{"junk between", sigHeader(`keyId="hmac-key" algorithm="hmac-sha256"`), "malformed"},
+	}
+	refused := 0
+	for _, tt := range cases {
+		if tt.want != "" {
+			refused++
+		}
+		req := fake.DroneRequest(t, s.endpoint, testDroneSecret, octocatBody, octocatBody)
+		tt.change(req)
+		before := g.Count("any")
+		code, _, body := droneDo(t, req)
+		switch {
+		case tt.want == "" && code != http.StatusOK:
+			t.Errorf("%s: status %d (%s), want 200", tt.name, code, body)
+		case tt.want != "" && (code != http.StatusBadRequest || !strings.Contains(string(body), tt.want)):
+			t.Errorf("%s: status %d (%s), want 400 saying %q", tt.name, code, body, tt.want)
+		case tt.want != "" && g.Count("any") != before:
+			t.Errorf("%s: a refused request caused %d token requests", tt.name, g.Count("any")-before)
+		}
+	}
+	if n := strings.Count(s.log.String(), "rejected request"); n != refused {
+		t.Errorf("%d rejections logged, want %d:\n%s", n, refused, s.log)
+	}
+}
+
+// A request that asks for an encrypted answer (Accept-Encoding: aesgcm)
+// gets one, sealed as drone-go's handler seals it, which only the secret
+// opens; with a secret too short to key AES-256 it gets an error, never
+// the tokens in the clear.
+func TestDroneRegistryEncryptsOnRequest(t *testing.T) {
+	for _, secret := range []string{testDroneSecret, testDroneSecret[:20]} {
+		g, _ := droneEnv(t, secret)
+		s := startDrone(t)
+		req := fake.DroneRequest(t, s.endpoint, secret, octocatBody, octocatBody)
+		req.Header.Set("Accept-Encoding", "aesgcm")
+		fake.SignDroneRequest(t, req, secret, fake.DroneSignedHeaders...)
+		code, encoding, body := droneDo(t, req)
+		if len(secret) < 32 {
+			if code != http.StatusInternalServerError || !strings.Contains(string(body), "at least 32 bytes") || strings.Contains(string(body), "ya29.") {
+				t.Errorf("%d-byte secret: status %d (%s), want 500 saying the secret is too short", len(secret), code, body)
+			}
+			continue
+		}
+		if code != http.StatusOK || encoding != "aesgcm" || strings.Contains(string(body), "gcr.io") {
+			t.Fatalf("status %d, Content-Encoding %q, body %q; want 200, aesgcm, sealed", code, encoding, body)
+		}
+		block, err := aes.NewCipher([]byte(secret[:32]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := gcm.Open(nil, body[:gcm.NonceSize()], body[gcm.NonceSize():], nil)
+		if err != nil {
+			t.Fatalf("opening the answer with the secret: %v", err)
+		}
+		var regs []drone.Registry
+		if err := json.Unmarshal(plain, &regs); err != nil || len(regs) != len(helper.DefaultRegistries) {
+			t.Fatalf("opened answer %q: %v, want %d registries", plain, err, len(helper.DefaultRegistries))
+		}
+		if _, ok := g.Issued(regs[0].Password); !ok {
+			t.Errorf("%s: the password is not an issued token", regs[0].Address)
 		}
 	}
 }
@@ -283,7 +373,7 @@ func TestDroneRegistryConcurrentRequestsMintOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			regs, err := client.List(ctx, droneRequest())
+			regs, err := client.List(ctx, octocatRequest())
 			if err == nil && (len(regs) == 0 || regs[0].Password == "") {
 				err = fmt.Errorf("no credentials in %+v", regs)
 			}
@@ -317,7 +407,7 @@ func TestDroneRegistryMintsPer1000Requests(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				if _, err := client.List(ctx, droneRequest()); err != nil {
+				if _, err := client.List(ctx, octocatRequest()); err != nil {
 					failed.Store(i, err)
 				}
 			}
@@ -345,7 +435,7 @@ func TestDroneRegistryTokenErrorIsReportedNotLeaked(t *testing.T) {
 	s := startDrone(t)
 
 	g.FailNext(1, http.StatusBadRequest, nil, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
-	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), droneRequest())
+	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), octocatRequest())
 	if err == nil {
 		t.Fatalf("List succeeded with a failing token endpoint: %+v", regs)
 	}
@@ -354,7 +444,7 @@ func TestDroneRegistryTokenErrorIsReportedNotLeaked(t *testing.T) {
 	}
 
 	// The next request mints and succeeds.
-	if _, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), droneRequest()); err != nil {
+	if _, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), octocatRequest()); err != nil {
 		t.Errorf("List after the endpoint recovered: %v", err)
 	}
 }
@@ -493,7 +583,7 @@ func TestDroneRegistryMintsOncePerRequestWithoutCache(t *testing.T) {
 	t.Setenv("DOCKER_CREDENTIAL_GCP_NO_CACHE", "1")
 	s := startDrone(t)
 
-	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), droneRequest())
+	regs, err := registry.Client(s.endpoint, testDroneSecret, false).List(listCtx(t), octocatRequest())
 	if err != nil {
 		t.Fatalf("List: %v\nlog:\n%s", err, s.log)
 	}

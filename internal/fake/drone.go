@@ -12,6 +12,9 @@ import (
 	"github.com/drone/drone-go/plugin/registry"
 )
 
+// DroneSignedHeaders are the headers drone-go's client signs.
+var DroneSignedHeaders = []string{"accept", "accept-encoding", "content-type", "date", "digest"}
+
 // DroneRequest is a registry-extension request signed with secret the way
 // drone-go's client signs it (Date and a Digest of digestBody among the
 // signed headers), carrying body, which a test may make differ from
@@ -28,9 +31,17 @@ func DroneRequest(t testing.TB, endpoint, secret, digestBody, body string) *http
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Digest", "SHA-256="+base64.StdEncoding.EncodeToString(sum[:]))
 	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, "accept", "accept-encoding", "content-type", "date", "digest")
+	SignDroneRequest(t, req, secret, DroneSignedHeaders...)
+	return req
+}
+
+// SignDroneRequest (re)signs req with secret over headers, with the
+// signing library drone-go's client uses, into its Signature header.
+func SignDroneRequest(t testing.TB, req *http.Request, secret string, headers ...string) {
+	t.Helper()
+	req.Header.Del("Signature")
+	signer := httpsignatures.NewSigner(httpsignatures.AlgorithmHmacSha256, headers...)
 	if err := signer.SignRequest("hmac-key", secret, req); err != nil {
 		t.Fatal(err)
 	}
-	return req
 }
