@@ -210,8 +210,8 @@ func BenchmarkProcessTimings(b *testing.B) {
 	}
 }
 
-// benchProgram builds a static Go program from the files given (path →
-// content) the way TestMain builds the helper, offline.
+// benchProgram builds a static Go program from files (name → content) the
+// way TestMain builds the helper, offline.
 func benchProgram(b *testing.B, files map[string]string) string {
 	b.Helper()
 	dir := b.TempDir()
@@ -223,9 +223,9 @@ func benchProgram(b *testing.B, files map[string]string) string {
 	bin := filepath.Join(dir, "program")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
 	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=off", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=off", "GOTOOLCHAIN=local")
 	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building %s: %v\n%s", files["main.go"], err, out)
+		b.Fatalf("building the program in %s: %v\n%s", dir, err, out)
 	}
 	return bin
 }
