@@ -294,8 +294,8 @@ func (p *dronePlugin) verify(w http.ResponseWriter, r *http.Request) (*droneRequ
 	if err := checkDroneSignature(r, p.secret); err != nil {
 		return nil, err
 	}
-	if why := checkDroneDate(r.Header.Get("Date"), time.Now()); why != "" {
-		return nil, errors.New(why)
+	if err := checkDroneDate(r.Header.Get("Date"), time.Now()); err != nil {
+		return nil, err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, droneMaxBody))
 	if err != nil {
@@ -411,12 +411,12 @@ func droneEncrypt(plaintext []byte, secret string) ([]byte, error) {
 }
 
 // checkDroneDate says why a signed request's Date header is unacceptable,
-// or "" when it is within droneMaxSkew of now. A missing or unparsable Date
+// or nil when it is within droneMaxSkew of now. A missing or unparsable Date
 // is refused too: the signature covers whatever string is there, so a
 // request with no datable Date could be replayed forever.
-func checkDroneDate(header string, now time.Time) string {
+func checkDroneDate(header string, now time.Time) error {
 	if header == "" {
-		return "the request has no Date header (a signed request must carry its date)"
+		return errors.New("the request has no Date header (a signed request must carry its date)")
 	}
 	date, err := http.ParseTime(header)
 	if err != nil {
@@ -424,12 +424,12 @@ func checkDroneDate(header string, now time.Time) string {
 		date, err = time.Parse(time.RFC1123, header)
 	}
 	if err != nil {
-		return "the Date header is not an HTTP date (want e.g. " + now.UTC().Format(http.TimeFormat) + ")"
+		return errors.New("the Date header is not an HTTP date (want e.g. " + now.UTC().Format(http.TimeFormat) + ")")
 	}
 	if skew := now.Sub(date).Abs(); skew > droneMaxSkew {
-		return "Date header is " + skew.Round(time.Second).String() + " off the server clock (replayed request or clock skew)"
+		return errors.New("Date header is " + skew.Round(time.Second).String() + " off the server clock (replayed request or clock skew)")
 	}
-	return ""
+	return nil
 }
 
 // checkDigest checks body against a Digest header as drone-go writes it,

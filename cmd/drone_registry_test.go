@@ -557,14 +557,8 @@ func TestDroneRegistryRejectsBodyNotMatchingDigest(t *testing.T) {
 		{"matching body", signed, http.StatusOK},
 		{"swapped body", `{"repo":{"slug":"mallory/forged"},"build":{"number":1}}`, http.StatusBadRequest},
 	} {
-		res, err := http.DefaultClient.Do(fake.DroneRequest(t, s.endpoint, testDroneSecret, signed, tt.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != tt.want {
-			t.Errorf("%s: status %d (%s), want %d", tt.name, res.StatusCode, body, tt.want)
+		if code, _, body := droneDo(t, fake.DroneRequest(t, s.endpoint, testDroneSecret, signed, tt.body)); code != tt.want {
+			t.Errorf("%s: status %d (%s), want %d", tt.name, code, body, tt.want)
 		}
 	}
 	if n := g.Count("jwt"); n != 1 {
